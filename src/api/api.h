@@ -1,0 +1,62 @@
+/*
+ * api.h — the API layer: one file per resource family turns HTTP requests
+ * into registry calls and results into responses. No SQL, no file I/O.
+ *
+ * Responses use the envelope of DESIGN.md: {"success": true, "data": …} or
+ * {"success": false, "error": "…", "code": "…"}.
+ */
+#ifndef ASSETD_API_API_H
+#define ASSETD_API_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/filter.h"
+#include "core/registry.h"
+#include "http/server.h"
+#include "store/blob.h"
+#include "store/meta.h"
+
+/* What every handler can reach (http_req_app). */
+typedef struct ad_app {
+    ad_registry *reg;
+    ad_meta *meta;
+    ad_blob *blobs;
+    const char *jobs_url;
+} ad_app;
+
+extern const http_route ad_routes[];
+extern const size_t ad_nroutes;
+
+/* --- respond.c: shared pieces --- */
+ad_app *api_app(http_req *r);
+void api_reply_error(http_req *r, const ad_error *e);
+/* {"success":true,"data":<stored text>} with ETag: "<rev>". */
+void api_reply_doc(http_req *r, int status, const ad_doc *d);
+/* {"success":true,"data":<data>}; takes the reference. */
+void api_reply_data(http_req *r, int status, json_t *data);
+/* Parses the request body as JSON with the client-input limits. */
+ad_code api_body_json(http_req *r, json_t **out, ad_error *err);
+/* The revision named by If-Match / If-None-Match: AD_REV_ANY when absent
+ * or "*"; 0 (matching no revision) when malformed. */
+int64_t api_etag_rev(http_req *r, const char *header);
+/* Streams the documents matching filter as the list response, honouring
+ * limit, skip, sort and fields. Takes ownership of filter. */
+void api_reply_list(http_req *r, ad_filter *filter);
+
+/* --- handlers --- */
+void api_assets_create(http_req *r);
+void api_assets_list(http_req *r);
+void api_assets_get(http_req *r);
+void api_assets_update(http_req *r);
+void api_assets_delete(http_req *r);
+void api_query_by_type(http_req *r);
+void api_query_by_sub_type(http_req *r);
+void api_query_by_tag(http_req *r);
+void api_query_by_api_route(http_req *r);
+void api_query_search(http_req *r);
+void api_health_live(http_req *r);
+void api_health_ready(http_req *r);
+
+#endif

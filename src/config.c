@@ -1,0 +1,272 @@
+/*
+ * config.c — settings from flags, ASSETD_* variables and defaults (see
+ * config.h). One table lists every setting, its variable, its default and
+ * its help text, so --help, the parser and the README agree.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/str.h"
+
+enum opt_id {
+    O_LISTEN = 1,
+    O_DATA,
+    O_META,
+    O_BLOBS,
+    O_JOBS,
+    O_PUBLIC_URL,
+    O_THREADS,
+    O_MAX_BODY,
+    O_CONN_TIMEOUT,
+    O_MAX_CONN,
+    O_ACCESS_LOG,
+    O_LOG_LEVEL,
+    O_HELP,
+    O_VERSION,
+};
+
+static const struct setting {
+    enum opt_id id;
+    const char *flag; /* long option name */
+    const char *arg;  /* argument name, NULL for none */
+    const char *env;  /* environment variable, NULL for none */
+    const char *def;  /* default, as shown in --help */
+    const char *help;
+} settings[] = {
+    {O_LISTEN, "listen", "ADDR:PORT", "ASSETD_LISTEN", "127.0.0.1:8080,127.0.0.1:8081",
+     "address to serve on; repeat the flag (or comma-separate the variable) for several"},
+    {O_DATA, "data", "DIR", "ASSETD_DATA", "./data", "data directory of the embedded stores"},
+    {O_META, "meta", "URL", "ASSETD_META", "sqlite://DIR/registry.db",
+     "meta store: sqlite:///path.db"},
+    {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs",
+     "blob store: file:///dir"},
+    {O_JOBS, "jobs", "URL", "ASSETD_JOBS", "memory:",
+     "job store of ZIP uploads: memory: (in-process)"},
+    {O_PUBLIC_URL, "public-url", "URL", "ASSETD_PUBLIC_URL", "http://FIRST-LISTEN-ADDRESS",
+     "base URL clients reach this server at (used in file URLs)"},
+    {O_THREADS, "threads", "N", "ASSETD_THREADS", "number of CPUs",
+     "worker threads per listener"},
+    {O_MAX_BODY, "max-body", "BYTES", "ASSETD_MAX_BODY", "1048576",
+     "largest JSON request body (asset documents, filters)"},
+    {O_CONN_TIMEOUT, "conn-timeout", "SECONDS", "ASSETD_CONN_TIMEOUT", "60",
+     "close connections idle this long"},
+    {O_MAX_CONN, "max-connections", "N", "ASSETD_MAX_CONNECTIONS", "1024",
+     "concurrent connections per listener"},
+    {O_ACCESS_LOG, "access-log", "on|off", "ASSETD_ACCESS_LOG", "on",
+     "one log line per request"},
+    {O_LOG_LEVEL, "log-level", "LEVEL", "ASSETD_LOG_LEVEL", "info", "debug, info, warn or error"},
+    {O_HELP, "help", NULL, NULL, NULL, "show this help and exit"},
+    {O_VERSION, "version", NULL, NULL, NULL, "show the version and exit"},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+void ad_config_usage(FILE *out)
+{
+    size_t i;
+    fprintf(out, "usage: assetd [OPTION]...\n\n"
+                 "assetd serves the Assets Registry over HTTP. Every option can also be set\n"
+                 "by the environment variable shown; options win over the environment.\n\n");
+    for (i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        char left[64];
+        snprintf(left, sizeof(left), "--%s%s%s", s->flag, s->arg ? " " : "", s->arg ? s->arg : "");
+        fprintf(out, "  %-28s %s\n", left, s->help);
+        if (s->env) fprintf(out, "  %-28s   env %s, default %s\n", "", s->env, s->def);
+    }
+}
+
+static ad_code set_str(char **slot, const char *v, ad_error *err)
+{
+    char *copy = strdup(v);
+    if (!copy) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    free(*slot);
+    *slot = copy;
+    return AD_OK;
+}
+
+static ad_code set_listen(ad_config *c, const char *v, bool append, ad_error *err)
+{
+    size_t i;
+    if (!append) {
+        for (i = 0; i < c->nlisten; i++) free(c->listen[i]);
+        c->nlisten = 0;
+    }
+    while (*v) {
+        size_t n = strcspn(v, ",");
+        if (n) {
+            if (c->nlisten == AD_CONFIG_MAX_LISTEN)
+                return ad_fail(err, AD_E_BAD_REQUEST, "--listen: at most %d addresses",
+                               AD_CONFIG_MAX_LISTEN);
+            c->listen[c->nlisten] = ad_strndup(v, n);
+            if (!c->listen[c->nlisten]) return ad_fail(err, AD_E_NOMEM, "out of memory");
+            c->nlisten++;
+        }
+        v += n + (v[n] ? 1 : 0);
+    }
+    return AD_OK;
+}
+
+static ad_code set_uint(const struct setting *s, const char *v, uint64_t min, uint64_t max,
+                        uint64_t *out, ad_error *err)
+{
+    if (!ad_parse_u64(v, max, out) || *out < min)
+        return ad_fail(err, AD_E_BAD_REQUEST,
+                       "--%s: expected a whole number from %llu to %llu, got \"%s\"", s->flag,
+                       (unsigned long long)min, (unsigned long long)max, v);
+    return AD_OK;
+}
+
+/* Applies one setting's value; `from_flag` tells --listen to accumulate. */
+static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool from_flag,
+                     bool *listen_seen, ad_error *err)
+{
+    uint64_t n;
+    ad_code rc;
+    switch (s->id) {
+    case O_LISTEN:
+        rc = set_listen(c, v, from_flag && *listen_seen, err);
+        if (from_flag) *listen_seen = true;
+        return rc;
+    case O_DATA:
+        return set_str(&c->data_dir, v, err);
+    case O_META:
+        return set_str(&c->meta_url, v, err);
+    case O_BLOBS:
+        return set_str(&c->blobs_url, v, err);
+    case O_JOBS:
+        return set_str(&c->jobs_url, v, err);
+    case O_PUBLIC_URL:
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return ad_fail(err, AD_E_BAD_REQUEST, "--public-url: must start with http:// or "
+                                                  "https://");
+        return set_str(&c->public_url, v, err);
+    case O_THREADS:
+        rc = set_uint(s, v, 1, 256, &n, err);
+        c->threads = (unsigned)n;
+        return rc;
+    case O_MAX_BODY:
+        rc = set_uint(s, v, 1024, (uint64_t)1 << 30, &n, err);
+        c->max_body = (size_t)n;
+        return rc;
+    case O_CONN_TIMEOUT:
+        rc = set_uint(s, v, 1, 86400, &n, err);
+        c->conn_timeout = (unsigned)n;
+        return rc;
+    case O_MAX_CONN:
+        rc = set_uint(s, v, 1, 1000000, &n, err);
+        c->max_connections = (unsigned)n;
+        return rc;
+    case O_ACCESS_LOG:
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return ad_fail(err, AD_E_BAD_REQUEST, "--access-log: on or off, got \"%s\"", v);
+        c->access_log = strcmp(v, "on") == 0;
+        return AD_OK;
+    case O_LOG_LEVEL:
+        if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
+            return ad_fail(err, AD_E_BAD_REQUEST,
+                           "--log-level: debug, info, warn or error, got \"%s\"", v);
+        return set_str(&c->log_level, v, err);
+    case O_HELP:
+        c->help = true;
+        return AD_OK;
+    case O_VERSION:
+        c->version = true;
+        return AD_OK;
+    }
+    return AD_OK;
+}
+
+static ad_code derive_defaults(ad_config *c, ad_error *err)
+{
+    char buf[4096];
+    ad_code rc = AD_OK;
+    if (!c->nlisten) rc = set_listen(c, settings[0].def, false, err);
+    if (!rc && !c->data_dir) rc = set_str(&c->data_dir, "./data", err);
+    if (!rc && !c->meta_url) {
+        snprintf(buf, sizeof(buf), "sqlite://%s/registry.db", c->data_dir);
+        rc = set_str(&c->meta_url, buf, err);
+    }
+    if (!rc && !c->blobs_url) {
+        snprintf(buf, sizeof(buf), "file://%s/blobs", c->data_dir);
+        rc = set_str(&c->blobs_url, buf, err);
+    }
+    if (!rc && !c->jobs_url) rc = set_str(&c->jobs_url, "memory:", err);
+    if (!rc && strcmp(c->jobs_url, "memory:") != 0)
+        rc = ad_fail(err, AD_E_BAD_REQUEST, "--jobs \"%s\": unknown job store (known: memory:)",
+                     c->jobs_url);
+    if (!rc && !c->public_url) {
+        snprintf(buf, sizeof(buf), "http://%s", c->listen[0]);
+        rc = set_str(&c->public_url, buf, err);
+    }
+    if (!rc && !c->log_level) rc = set_str(&c->log_level, "info", err);
+    if (!c->threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->threads = n > 0 && n < 64 ? (unsigned)n : 2;
+    }
+    return rc;
+}
+
+ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
+{
+    struct option longopts[NSETTINGS + 1];
+    bool listen_seen = false;
+    size_t i;
+    int ch;
+    memset(c, 0, sizeof(*c));
+    c->max_body = 1 << 20;
+    c->conn_timeout = 60;
+    c->max_connections = 1024;
+    c->access_log = true;
+    for (i = 0; i < NSETTINGS; i++) {
+        const char *v = settings[i].env ? getenv(settings[i].env) : NULL;
+        ad_code rc;
+        longopts[i].name = settings[i].flag;
+        longopts[i].has_arg = settings[i].arg ? required_argument : no_argument;
+        longopts[i].flag = NULL;
+        longopts[i].val = (int)settings[i].id;
+        if (!v || !*v) continue;
+        rc = apply(c, &settings[i], v, false, &listen_seen, err);
+        if (rc) {
+            ad_error_prefix(err, "(from the environment) ");
+            return rc;
+        }
+    }
+    memset(&longopts[NSETTINGS], 0, sizeof(longopts[0]));
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        ad_code rc;
+        if (ch == 'h') ch = O_HELP;
+        if (ch == '?')
+            return ad_fail(err, AD_E_BAD_REQUEST, "unknown option %s (see --help)",
+                           argv[optind - 1]);
+        if (ch == ':')
+            return ad_fail(err, AD_E_BAD_REQUEST, "option %s needs a value", argv[optind - 1]);
+        for (i = 0; i < NSETTINGS && (int)settings[i].id != ch; i++) {}
+        if (i == NSETTINGS) return ad_fail(err, AD_E_INTERNAL, "unhandled option");
+        rc = apply(c, &settings[i], optarg ? optarg : "", true, &listen_seen, err);
+        if (rc) return rc;
+    }
+    if (optind < argc)
+        return ad_fail(err, AD_E_BAD_REQUEST, "unexpected argument \"%s\" (see --help)",
+                       argv[optind]);
+    return derive_defaults(c, err);
+}
+
+void ad_config_free(ad_config *c)
+{
+    size_t i;
+    for (i = 0; i < c->nlisten; i++) free(c->listen[i]);
+    free(c->data_dir);
+    free(c->meta_url);
+    free(c->blobs_url);
+    free(c->jobs_url);
+    free(c->public_url);
+    free(c->log_level);
+}

@@ -1,0 +1,40 @@
+/*
+ * config.h — assetd's settings: command-line flags, each with an ASSETD_*
+ * environment variable, over built-in defaults (flags win over the
+ * environment). `assetd --help` prints the table in config.c.
+ */
+#ifndef ASSETD_CONFIG_H
+#define ASSETD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+#define AD_CONFIG_MAX_LISTEN 16
+
+typedef struct ad_config {
+    char *listen[AD_CONFIG_MAX_LISTEN];
+    size_t nlisten;
+    char *data_dir;
+    char *meta_url;
+    char *blobs_url;
+    char *jobs_url;
+    char *public_url;
+    unsigned threads;
+    size_t max_body;
+    unsigned conn_timeout;
+    unsigned max_connections;
+    bool access_log;
+    char *log_level;
+    bool help, version;
+} ad_config;
+
+/* Fills c from the defaults, the environment and argv. AD_E_BAD_REQUEST
+ * with a message naming the setting on a bad value. */
+ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err);
+void ad_config_free(ad_config *c);
+void ad_config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * registry.c — the registry service (see registry.h).
+ */
+#include "core/registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/model.h"
+#include "util/json.h"
+
+#define UPDATE_RETRIES 16 /* concurrent writers racing on one asset */
+
+struct ad_registry {
+    ad_meta *meta;
+};
+
+ad_registry *ad_registry_new(ad_meta *meta)
+{
+    ad_registry *r = calloc(1, sizeof(*r));
+    if (r) r->meta = meta;
+    return r;
+}
+
+void ad_registry_free(ad_registry *r)
+{
+    free(r);
+}
+
+ad_meta *ad_registry_meta(ad_registry *r)
+{
+    return r->meta;
+}
+
+/* Normalizes a valid asset and serializes it: the canonical stored form. */
+static ad_code canonical(const json_t *asset, json_t **norm, char **text, size_t *len,
+                         ad_error *err)
+{
+    *norm = ad_asset_normalize(asset);
+    if (!*norm) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    *text = ad_json_dump(*norm, len);
+    if (!*text) {
+        json_decref(*norm);
+        *norm = NULL;
+        return ad_fail(err, AD_E_NOMEM, "out of memory");
+    }
+    return AD_OK;
+}
+
+ad_code ad_registry_create(ad_registry *r, const json_t *asset, ad_doc *out, ad_error *err)
+{
+    json_t *norm;
+    char *text;
+    size_t len;
+    int64_t rev = 0;
+    const char *id;
+    ad_code rc = ad_asset_validate(asset, err);
+    if (rc) return rc;
+    rc = canonical(asset, &norm, &text, &len, err);
+    if (rc) return rc;
+    id = json_string_value(json_object_get(norm, "asset_id"));
+    rc = r->meta->ops->insert(r->meta, id, text, len, norm, &rev, err);
+    json_decref(norm);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    out->json = text;
+    out->len = len;
+    out->rev = rev;
+    return AD_OK;
+}
+
+/* One read-merge-validate-write pass. */
+static ad_code update_once(ad_registry *r, const char *id, const json_t *patch, int64_t if_match,
+                           ad_doc *out, ad_error *err)
+{
+    ad_doc cur = {0};
+    json_t *doc = NULL, *norm = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int64_t rev = 0;
+    ad_code rc = r->meta->ops->get(r->meta, id, &cur, err);
+    if (rc) return rc;
+    if (if_match != AD_REV_ANY && if_match != cur.rev) {
+        rc = ad_fail(err, AD_E_PRECONDITION, "asset %s is at revision %lld, not %lld (If-Match)",
+                     id, (long long)cur.rev, (long long)if_match);
+        goto out;
+    }
+    doc = json_loadb(cur.json, cur.len, 0, NULL);
+    if (!doc) {
+        rc = ad_fail(err, AD_E_BACKEND, "stored asset %s is not valid JSON", id);
+        goto out;
+    }
+    if (json_object_update(doc, (json_t *)patch)) {
+        rc = ad_fail(err, AD_E_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = ad_asset_validate(doc, err);
+    if (!rc) rc = canonical(doc, &norm, &text, &len, err);
+    if (!rc) rc = r->meta->ops->replace(r->meta, id, cur.rev, text, len, norm, &rev, err);
+    if (!rc) {
+        out->json = text;
+        out->len = len;
+        out->rev = rev;
+        text = NULL;
+    }
+out:
+    free(text);
+    json_decref(norm);
+    json_decref(doc);
+    ad_doc_free(&cur);
+    return rc;
+}
+
+ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch,
+                           int64_t if_match, ad_doc *out, ad_error *err)
+{
+    int attempt;
+    ad_code rc = ad_asset_validate_patch(patch, id, err);
+    if (rc) return rc;
+    for (attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+        rc = update_once(r, id, patch, if_match, out, err);
+        /* a precondition failure without If-Match means another writer
+         * got in between our read and our write: read again */
+        if (rc != AD_E_PRECONDITION || if_match != AD_REV_ANY) return rc;
+    }
+    return ad_fail(err, AD_E_UNAVAILABLE, "asset %s is being updated too often; try again", id);
+}
+
+ad_code ad_registry_delete(ad_registry *r, const char *id, int64_t if_match, ad_error *err)
+{
+    return r->meta->ops->remove(r->meta, id, if_match, err);
+}
+
+ad_code ad_registry_get(ad_registry *r, const char *id, ad_doc *out, ad_error *err)
+{
+    return r->meta->ops->get(r->meta, id, out, err);
+}
+
+ad_code ad_registry_fixed_filter(ad_fixed_query kind, const char *value, ad_filter **out,
+                                 ad_error *err)
+{
+    static const char *const paths[] = {
+        [AD_BY_TYPE] = "profiles.asset_type",
+        [AD_BY_SUB_TYPE] = "profiles.asset_sub_type",
+        [AD_BY_TAG] = "profiles.asset_tags",
+        [AD_BY_API_ROUTE] = "apis.asset_api_route",
+    };
+    json_t *doc, *val;
+    ad_code rc;
+    if (kind == AD_BY_API_ROUTE) {
+        /* "api/v1/generate" and "/api/v1/generate" name the same route */
+        const char *bare = value;
+        char *slashed;
+        size_t n;
+        while (*bare == '/') bare++;
+        n = strlen(bare) + 2;
+        slashed = malloc(n);
+        if (!slashed) return ad_fail(err, AD_E_NOMEM, "out of memory");
+        snprintf(slashed, n, "/%s", bare);
+        val = json_pack("{s:[ss]}", "$in", bare, slashed);
+        free(slashed);
+    } else {
+        val = json_string(value);
+    }
+    doc = val ? json_object() : NULL;
+    if (!doc || json_object_set_new(doc, paths[kind], val)) {
+        json_decref(doc);
+        return ad_fail(err, AD_E_NOMEM, "out of memory");
+    }
+    rc = ad_filter_parse(doc, out, err);
+    json_decref(doc);
+    return rc;
+}
+
+ad_code ad_registry_find(ad_registry *r, const ad_query *q, ad_meta_cursor **out, ad_error *err)
+{
+    return r->meta->ops->find(r->meta, q, out, err);
+}

@@ -1,0 +1,47 @@
+/*
+ * router.h — matching a request's method and path against a route table.
+ *
+ * A pattern is a literal path whose segments may be "{}" (exactly one
+ * non-empty segment) or, as the last segment, "{*}" (the rest of the path,
+ * one or more segments, slashes kept). Captured segments are percent-decoded
+ * and must be valid UTF-8. A path that matches a pattern under another
+ * method yields AD_E_METHOD with the Allow list; HEAD is served by GET
+ * routes.
+ */
+#ifndef ASSETD_HTTP_ROUTER_H
+#define ASSETD_HTTP_ROUTER_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+typedef struct http_req http_req;
+typedef void (*http_handler_fn)(http_req *req);
+
+#define HTTP_ROUTE_JSON_BODY 1u /* the body must be Content-Type: application/json */
+
+typedef struct http_route {
+    const char *method;
+    const char *pattern;
+    http_handler_fn fn;
+    unsigned flags;  /* HTTP_ROUTE_* */
+    size_t max_body; /* bytes; 0 = the server's default */
+} http_route;
+
+#define HTTP_MAX_PARAMS 4
+
+typedef struct http_match {
+    const http_route *route;       /* the matched route, NULL if none */
+    char *params[HTTP_MAX_PARAMS]; /* decoded captures (owned) */
+    size_t nparams;
+    char allow[96]; /* for AD_E_METHOD: "GET, HEAD, PUT" */
+} http_match;
+
+/* Returns AD_OK (m->route set), AD_E_NOT_FOUND, AD_E_METHOD (m->allow set),
+ * AD_E_BAD_REQUEST (bad percent-encoding or UTF-8 in a captured segment) or
+ * AD_E_NOMEM. Call http_match_free afterwards in every case. */
+ad_code http_route_match(const http_route *routes, size_t nroutes, const char *method,
+                         const char *path, http_match *m, ad_error *err);
+void http_match_free(http_match *m);
+
+#endif

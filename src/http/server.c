@@ -1,0 +1,497 @@
+/*
+ * server.c — the libmicrohttpd transport (see server.h).
+ *
+ * Request life: on the first call of the access handler we route the
+ * request and check what the headers alone can tell (path length, route,
+ * Content-Type, Content-Length); body chunks are appended to a capped
+ * buffer; on the last call the handler runs and queues its response. The
+ * response is queued on that last call, never the first, because queuing
+ * early makes libmicrohttpd close keep-alive connections (see DESIGN.md),
+ * except for a declared body over the limit, which we refuse before reading.
+ *
+ * Paths are routed undecoded (the unescape callback is the identity) so
+ * that an encoded "%2F" inside a segment cannot change the route; the
+ * router decodes the captured segments and http_req_query decodes query
+ * values.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#define HTTP_MAX_LISTENERS 16
+#define HTTP_MAX_RESP_HEADERS 8
+#define HTTP_STREAM_BLOCK (64 * 1024)
+
+struct http_server {
+    struct MHD_Daemon *daemons[HTTP_MAX_LISTENERS];
+    unsigned ports[HTTP_MAX_LISTENERS];
+    size_t ndaemons;
+    http_server_opts opts;
+    atomic_int active; /* requests between first call and completion */
+};
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method; /* owned by libmicrohttpd for the request's life */
+    const char *path;
+    http_match match;
+    ad_buf body;
+    ad_error early; /* an error found before the handler runs */
+    size_t max_body;
+    bool responded;
+    enum MHD_Result queued;
+    int status;
+    unsigned long long bytes;
+    struct timespec t0;
+    struct {
+        char *name, *value;
+    } hdr[HTTP_MAX_RESP_HEADERS];
+    size_t nhdr;
+    char **scratch; /* decoded query values, freed with the request */
+    size_t nscratch;
+};
+
+typedef struct stream_ctx {
+    http_stream_fn fn;
+    void *ctx;
+    void (*free_ctx)(void *);
+    unsigned long long *bytes;
+} stream_ctx;
+
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* --- request accessors --- */
+
+void *http_req_app(http_req *r)
+{
+    return r->srv->opts.app;
+}
+
+const char *http_req_method(http_req *r)
+{
+    return r->method;
+}
+
+const char *http_req_path(http_req *r)
+{
+    return r->path;
+}
+
+const char *http_req_param(http_req *r, size_t i)
+{
+    return i < r->match.nparams ? r->match.params[i] : NULL;
+}
+
+const char *http_req_header(http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_body(http_req *r, size_t *len)
+{
+    if (len) *len = r->body.len;
+    return r->body.data ? r->body.data : "";
+}
+
+ad_code http_req_query(http_req *r, const char *name, const char **value, ad_error *err)
+{
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    char *out, **grown;
+    long n;
+    *value = NULL;
+    if (!raw) return AD_OK;
+    out = malloc(strlen(raw) + 1);
+    if (!out) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    n = ad_pct_decode(raw, strlen(raw), out, true);
+    if (n < 0 || !ad_utf8_valid(out, (size_t)n)) {
+        free(out);
+        return ad_fail(err, AD_E_BAD_REQUEST, "%s: malformed query parameter value", name);
+    }
+    grown = realloc(r->scratch, (r->nscratch + 1) * sizeof(*grown));
+    if (!grown) {
+        free(out);
+        return ad_fail(err, AD_E_NOMEM, "out of memory");
+    }
+    r->scratch = grown;
+    r->scratch[r->nscratch++] = out;
+    *value = out;
+    return AD_OK;
+}
+
+void http_req_add_header(http_req *r, const char *name, const char *value)
+{
+    if (r->nhdr >= HTTP_MAX_RESP_HEADERS) return;
+    r->hdr[r->nhdr].name = strdup(name);
+    r->hdr[r->nhdr].value = strdup(value);
+    if (!r->hdr[r->nhdr].name || !r->hdr[r->nhdr].value) {
+        free(r->hdr[r->nhdr].name);
+        free(r->hdr[r->nhdr].value);
+        return;
+    }
+    r->nhdr++;
+}
+
+/* --- replies --- */
+
+static void queue(http_req *r, int status, const char *ctype, struct MHD_Response *resp)
+{
+    size_t i;
+    r->responded = true;
+    r->status = status;
+    if (!resp) {
+        r->queued = MHD_NO;
+        return;
+    }
+    if (ctype) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    for (i = 0; i < r->nhdr; i++) MHD_add_response_header(resp, r->hdr[i].name, r->hdr[i].value);
+    r->queued = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+}
+
+void http_reply(http_req *r, int status, const char *ctype, char *body, size_t len)
+{
+    struct MHD_Response *resp;
+    if (r->responded) {
+        free(body);
+        return;
+    }
+    if (!body) len = 0;
+    resp = MHD_create_response_from_buffer(len, body ? body : (void *)"",
+                                           body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) free(body);
+    r->bytes = len;
+    queue(r, status, ctype, resp);
+}
+
+void http_reply_error(http_req *r, ad_code code, const char *msg)
+{
+    ad_buf b;
+    char *body;
+    size_t len;
+    ad_buf_init(&b, 64 * 1024);
+    ad_buf_puts(&b, "{\"success\":false,\"error\":");
+    ad_buf_json_string(&b, msg, strlen(msg));
+    ad_buf_printf(&b, ",\"code\":\"%s\"}", ad_code_name(code));
+    body = ad_buf_steal(&b, &len);
+    if (code == AD_E_METHOD && r->match.allow[0])
+        http_req_add_header(r, MHD_HTTP_HEADER_ALLOW, r->match.allow);
+    http_reply(r, ad_code_http_status(code), "application/json", body, len);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_ctx *sc = cls;
+    long n = sc->fn(sc->ctx, buf, max);
+    (void)pos;
+    if (n > 0) {
+        *sc->bytes += (unsigned long long)n;
+        return n;
+    }
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    stream_ctx *sc = cls;
+    if (sc->free_ctx) sc->free_ctx(sc->ctx);
+    free(sc);
+}
+
+void http_reply_stream(http_req *r, int status, const char *ctype, http_stream_fn fn, void *ctx,
+                       void (*free_ctx)(void *ctx))
+{
+    stream_ctx *sc;
+    struct MHD_Response *resp = NULL;
+    if (r->responded) {
+        if (free_ctx) free_ctx(ctx);
+        return;
+    }
+    sc = malloc(sizeof(*sc));
+    if (sc) {
+        sc->fn = fn, sc->ctx = ctx, sc->free_ctx = free_ctx, sc->bytes = &r->bytes;
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_read,
+                                                 sc, stream_free);
+        if (!resp) stream_free(sc);
+    } else if (free_ctx) {
+        free_ctx(ctx);
+    }
+    queue(r, status, ctype, resp);
+}
+
+/* --- request handling --- */
+
+static bool is_json_type(const char *ct)
+{
+    size_t n = strlen("application/json");
+    if (!ct) return false;
+    while (*ct == ' ') ct++;
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* What the request line and headers alone can tell; sets r->early. */
+static void precheck(http_req *r)
+{
+    const http_server_opts *o = &r->srv->opts;
+    const char *cl;
+    uint64_t declared;
+    if (strlen(r->path) > HTTP_MAX_PATH) {
+        ad_fail(&r->early, AD_E_URI_TOO_LONG, "request path longer than %d bytes",
+                HTTP_MAX_PATH);
+        return;
+    }
+    if (http_route_match(o->routes, o->nroutes, r->method, r->path, &r->match, &r->early))
+        return;
+    r->max_body = r->match.route->max_body ? r->match.route->max_body : o->default_max_body;
+    ad_buf_init(&r->body, r->max_body);
+    cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && ad_parse_u64(cl, UINT64_MAX, &declared) && declared > r->max_body) {
+        ad_fail(&r->early, AD_E_TOO_LARGE, "request body of %llu bytes is over the limit of %zu",
+                (unsigned long long)declared, r->max_body);
+        return;
+    }
+    if ((r->match.route->flags & HTTP_ROUTE_JSON_BODY) &&
+        !is_json_type(http_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        ad_fail(&r->early, AD_E_MEDIA_TYPE, "Content-Type must be application/json");
+}
+
+static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char *url,
+                         const char *method)
+{
+    http_req *r = calloc(1, sizeof(*r));
+    if (!r) return NULL;
+    r->srv = s;
+    r->conn = conn;
+    r->method = method;
+    r->path = url;
+    r->status = 500;
+    ad_buf_init(&r->body, 0);
+    clock_gettime(CLOCK_MONOTONIC, &r->t0);
+    return r;
+}
+
+static void req_free(http_req *r)
+{
+    size_t i;
+    http_match_free(&r->match);
+    ad_buf_free(&r->body);
+    for (i = 0; i < r->nhdr; i++) free(r->hdr[i].name), free(r->hdr[i].value);
+    for (i = 0; i < r->nscratch; i++) free(r->scratch[i]);
+    free(r->scratch);
+    free(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    (void)version;
+    if (!r) {
+        r = req_new(s, conn, url, method);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        atomic_fetch_add(&s->active, 1);
+        precheck(r);
+        if (r->early.code == AD_E_TOO_LARGE) {
+            /* refuse before reading a body we would throw away */
+            http_reply_error(r, r->early.code, r->early.msg);
+            return r->queued;
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->early.code && !r->responded) {
+            ad_code rc = ad_buf_append(&r->body, upload_data, *upload_data_size);
+            if (rc == AD_E_TOO_LARGE)
+                ad_fail(&r->early, rc, "request body is over the limit of %zu bytes",
+                        r->max_body);
+            else if (rc)
+                ad_fail(&r->early, rc, "out of memory reading the request body");
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->responded) return r->queued;
+    if (r->early.code) http_reply_error(r, r->early.code, r->early.msg);
+    else r->match.route->fn(r);
+    if (!r->responded) http_reply_error(r, AD_E_INTERNAL, "the handler produced no response");
+    return r->queued;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    (void)conn;
+    if (!r) return;
+    if (s->opts.access_log) {
+        int status = r->responded ? r->status : 0;
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->responded &&
+            toe != MHD_REQUEST_TERMINATED_CLIENT_ABORT)
+            ad_log(AD_LOG_WARN, "msg=\"response not completed\" path=\"%.200s\" reason=%d",
+                   r->path, (int)toe);
+        ad_log_access(r->method, r->path, status, r->bytes, elapsed_ms(&r->t0));
+    }
+    req_free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->active, 1);
+}
+
+static size_t identity_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c;
+    return strlen(s);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '"')) msg[--n] = '\0';
+    ad_log(AD_LOG_WARN, "msg=\"httpd: %s\"", msg);
+}
+
+/* Parses "host:port" or "[v6]:port" into a socket address. */
+static ad_code parse_listen(const char *spec, struct sockaddr_storage *ss, bool *v6, ad_error *err)
+{
+    char host[64];
+    const char *colon;
+    uint64_t port;
+    size_t hlen;
+    memset(ss, 0, sizeof(*ss));
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (!end || end[1] != ':') goto bad;
+        hlen = (size_t)(end - spec - 1);
+        if (hlen >= sizeof(host)) goto bad;
+        memcpy(host, spec + 1, hlen);
+        colon = end + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (!colon) goto bad;
+        hlen = (size_t)(colon - spec);
+        if (hlen >= sizeof(host)) goto bad;
+        memcpy(host, spec, hlen);
+    }
+    host[hlen] = '\0';
+    if (!ad_parse_u64(colon + 1, 65535, &port)) goto bad;
+    if (strchr(host, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) goto bad;
+        *v6 = true;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (strcmp(host, "localhost") == 0) snprintf(host, sizeof(host), "127.0.0.1");
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1) goto bad;
+        *v6 = false;
+    }
+    return AD_OK;
+bad:
+    return ad_fail(err, AD_E_BAD_REQUEST,
+                   "listen address \"%s\": expected IPV4:PORT or [IPV6]:PORT", spec);
+}
+
+static ad_code start_one(http_server *s, const char *spec, ad_error *err)
+{
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
+    struct MHD_Daemon *d;
+    ad_code rc = parse_listen(spec, &ss, &v6, err);
+    if (rc) return rc;
+    if (v6) flags |= MHD_USE_IPv6;
+    d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->opts.threads ? s->opts.threads : 1),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+        identity_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT, s->opts.conn_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, s->opts.conn_limit, MHD_OPTION_END);
+    if (!d) return ad_fail(err, AD_E_UNAVAILABLE, "cannot listen on %s (in use?)", spec);
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    s->ports[s->ndaemons] = info ? info->port : 0;
+    s->daemons[s->ndaemons++] = d;
+    ad_log(AD_LOG_INFO, "msg=listening addr=\"%s\" port=%u", spec, s->ports[s->ndaemons - 1]);
+    return AD_OK;
+}
+
+ad_code http_server_start(const http_server_opts *o, http_server **out, ad_error *err)
+{
+    http_server *s;
+    size_t i;
+    *out = NULL;
+    if (o->nlisten == 0 || o->nlisten > HTTP_MAX_LISTENERS)
+        return ad_fail(err, AD_E_BAD_REQUEST, "between 1 and %d listen addresses are needed",
+                       HTTP_MAX_LISTENERS);
+    s = calloc(1, sizeof(*s));
+    if (!s) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    s->opts = *o;
+    atomic_init(&s->active, 0);
+    for (i = 0; i < o->nlisten; i++) {
+        ad_code rc = start_one(s, o->listen[i], err);
+        if (rc) {
+            http_server_stop(s, 0);
+            return rc;
+        }
+    }
+    *out = s;
+    return AD_OK;
+}
+
+unsigned http_server_port(const http_server *s, size_t i)
+{
+    return i < s->ndaemons ? s->ports[i] : 0;
+}
+
+void http_server_stop(http_server *s, unsigned grace_ms)
+{
+    size_t i;
+    unsigned waited = 0;
+    if (!s) return;
+    for (i = 0; i < s->ndaemons; i++) {
+        MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
+        if (fd != MHD_INVALID_SOCKET) close(fd);
+    }
+    while (atomic_load(&s->active) > 0 && waited < grace_ms) {
+        usleep(10 * 1000);
+        waited += 10;
+    }
+    if (atomic_load(&s->active) > 0)
+        ad_log(AD_LOG_WARN, "msg=\"stopping with requests still in flight\" count=%d",
+               atomic_load(&s->active));
+    for (i = 0; i < s->ndaemons; i++) MHD_stop_daemon(s->daemons[i]);
+    free(s);
+}

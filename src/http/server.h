@@ -1,0 +1,72 @@
+/*
+ * server.h — the HTTP transport: listeners, request bodies in, responses
+ * out. It knows HTTP, not assets: handlers get an http_req and answer it
+ * with one of the http_reply* calls.
+ *
+ * Built on libmicrohttpd with one daemon per listen address, each with an
+ * internal epoll thread pool. A handler runs once the whole request body has
+ * arrived (bounded by the route's limit); a response may be a buffer or a
+ * stream produced by a callback while the socket drains.
+ */
+#ifndef ASSETD_HTTP_SERVER_H
+#define ASSETD_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/router.h"
+#include "util/err.h"
+
+#define HTTP_MAX_PATH 4096 /* bytes of the request path; longer → 414 */
+
+typedef struct http_server http_server;
+
+typedef struct http_server_opts {
+    const char *const *listen; /* "127.0.0.1:8080", "[::1]:8080"; port 0 = any */
+    size_t nlisten;
+    unsigned threads;          /* per listener */
+    size_t default_max_body;   /* bytes */
+    unsigned conn_timeout_s;   /* idle connection timeout */
+    unsigned conn_limit;       /* per listener */
+    bool access_log;
+    const http_route *routes;
+    size_t nroutes;
+    void *app; /* handed to handlers through http_req_app() */
+} http_server_opts;
+
+ad_code http_server_start(const http_server_opts *o, http_server **out, ad_error *err);
+/* The port listener i is bound to (useful with port 0). */
+unsigned http_server_port(const http_server *s, size_t i);
+/* Stops accepting connections, lets in-flight requests finish (up to
+ * grace_ms), then stops every listener and frees the server. */
+void http_server_stop(http_server *s, unsigned grace_ms);
+
+/* --- for handlers --- */
+void *http_req_app(http_req *r);
+const char *http_req_method(http_req *r);
+const char *http_req_path(http_req *r); /* raw, undecoded */
+const char *http_req_param(http_req *r, size_t i); /* decoded route capture */
+/* A request header (case-insensitive name) or NULL. */
+const char *http_req_header(http_req *r, const char *name);
+/* The decoded query parameter `name`: AD_OK with *value (NULL if absent),
+ * or AD_E_BAD_REQUEST for a malformed escape or invalid UTF-8. */
+ad_code http_req_query(http_req *r, const char *name, const char **value, ad_error *err);
+const char *http_req_body(http_req *r, size_t *len);
+
+/* Adds a response header for the reply that follows. */
+void http_req_add_header(http_req *r, const char *name, const char *value);
+
+/* Replies with a body; takes ownership of body (malloc'd, may be NULL when
+ * len is 0). */
+void http_reply(http_req *r, int status, const char *content_type, char *body, size_t len);
+/* Replies with the error envelope {"success":false,"error":msg,"code":…}. */
+void http_reply_error(http_req *r, ad_code code, const char *msg);
+
+/* A streamed body: fn fills buf with up to max bytes and returns how many
+ * (> 0), 0 at the end, or -1 to abort the response (the client sees a
+ * truncated body). free_ctx(ctx) runs once the response is done. */
+typedef long (*http_stream_fn)(void *ctx, char *buf, size_t max);
+void http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
+                       void *ctx, void (*free_ctx)(void *ctx));
+
+#endif

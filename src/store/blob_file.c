@@ -1,0 +1,264 @@
+/*
+ * blob_file.c — the embedded blob store: objects as files under a root
+ * directory (file:///var/lib/assetd/blobs).
+ *
+ * A writer streams into a temporary file in <root>/.tmp, fsyncs it on
+ * commit and rename(2)s it into place, so an object is either wholly there
+ * or not at all, even across a crash; leftovers in .tmp are removed when
+ * the store opens.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/blob.h"
+
+extern const ad_blob_ops ad_blob_file_ops;
+
+typedef struct file_blob {
+    ad_blob base;
+    char *root;
+} file_blob;
+
+struct ad_blob_writer {
+    file_blob *b;
+    int fd;
+    char tmp[PATH_MAX];
+    char final[PATH_MAX];
+};
+
+static ad_code io_fail(ad_error *err, const char *what, const char *path)
+{
+    int e = errno;
+    return ad_fail(err, e == ENOSPC || e == EDQUOT ? AD_E_UNAVAILABLE : AD_E_BACKEND,
+                   "blob store: %s %s: %s", what, path, strerror(e));
+}
+
+static ad_code mkdirs(const char *path, ad_error *err)
+{
+    char buf[PATH_MAX];
+    size_t i, n = strlen(path);
+    if (n >= sizeof(buf)) return ad_fail(err, AD_E_BAD_REQUEST, "path too long");
+    memcpy(buf, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST) return io_fail(err, "cannot create", buf);
+        if (i < n) buf[i] = '/';
+    }
+    return AD_OK;
+}
+
+static ad_code key_path(file_blob *b, const char *key, char *out, size_t cap, ad_error *err)
+{
+    ad_code rc = ad_blob_key_check(key, err);
+    if (rc) return rc;
+    if ((size_t)snprintf(out, cap, "%s/o/%s", b->root, key) >= cap)
+        return ad_fail(err, AD_E_BAD_REQUEST, "object key too long for the file system");
+    return AD_OK;
+}
+
+static void clear_tmp(file_blob *b)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+    snprintf(dir, sizeof(dir), "%s/.tmp", b->root);
+    d = opendir(dir);
+    if (!d) return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+            unlink(path);
+    }
+    closedir(d);
+}
+
+static ad_code file_open(const char *url, ad_blob **out, ad_error *err)
+{
+    const char *prefix = "file://";
+    char tmp[PATH_MAX];
+    file_blob *b;
+    ad_code rc;
+    *out = NULL;
+    if (strncmp(url, prefix, strlen(prefix)) != 0 || !url[strlen(prefix)])
+        return ad_fail(err, AD_E_BAD_REQUEST,
+                       "blob store URL \"%s\": expected file:///absolute/dir or "
+                       "file://relative/dir",
+                       url);
+    b = calloc(1, sizeof(*b));
+    if (!b || !(b->root = strdup(url + strlen(prefix)))) {
+        free(b);
+        return ad_fail(err, AD_E_NOMEM, "out of memory");
+    }
+    b->base.ops = &ad_blob_file_ops;
+    snprintf(tmp, sizeof(tmp), "%s/.tmp", b->root);
+    rc = mkdirs(tmp, err);
+    if (!rc) {
+        snprintf(tmp, sizeof(tmp), "%s/o", b->root);
+        rc = mkdirs(tmp, err);
+    }
+    if (rc) {
+        free(b->root);
+        free(b);
+        return rc == AD_E_BACKEND ? AD_E_UNAVAILABLE : rc;
+    }
+    clear_tmp(b);
+    *out = &b->base;
+    return AD_OK;
+}
+
+static void file_close(ad_blob *base)
+{
+    file_blob *b = (file_blob *)base;
+    if (!b) return;
+    free(b->root);
+    free(b);
+}
+
+static ad_code file_ping(ad_blob *base, ad_error *err)
+{
+    file_blob *b = (file_blob *)base;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/.tmp", b->root);
+    if (access(dir, W_OK | X_OK) != 0) {
+        io_fail(err, "cannot write in", dir);
+        return err ? (err->code = AD_E_UNAVAILABLE) : AD_E_UNAVAILABLE;
+    }
+    return AD_OK;
+}
+
+static ad_code file_writer_open(ad_blob *base, const char *key, ad_blob_writer **out,
+                                ad_error *err)
+{
+    file_blob *b = (file_blob *)base;
+    ad_blob_writer *w = calloc(1, sizeof(*w));
+    ad_code rc;
+    *out = NULL;
+    if (!w) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    rc = key_path(b, key, w->final, sizeof(w->final), err);
+    if (rc) {
+        free(w);
+        return rc;
+    }
+    snprintf(w->tmp, sizeof(w->tmp), "%s/.tmp/w-XXXXXX", b->root);
+    w->fd = mkstemp(w->tmp);
+    if (w->fd < 0) {
+        rc = io_fail(err, "cannot create", w->tmp);
+        free(w);
+        return rc;
+    }
+    w->b = b;
+    *out = w;
+    return AD_OK;
+}
+
+static ad_code file_writer_write(ad_blob_writer *w, const void *p, size_t n, ad_error *err)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t k = write(w->fd, c, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return io_fail(err, "cannot write", w->tmp);
+        c += k;
+        n -= (size_t)k;
+    }
+    return AD_OK;
+}
+
+static void file_writer_abort(ad_blob_writer *w)
+{
+    if (!w) return;
+    close(w->fd);
+    unlink(w->tmp);
+    free(w);
+}
+
+static ad_code file_writer_commit(ad_blob_writer *w, ad_error *err)
+{
+    char dir[PATH_MAX];
+    char *slash;
+    ad_code rc = AD_OK;
+    if (fsync(w->fd) != 0) rc = io_fail(err, "cannot sync", w->tmp);
+    snprintf(dir, sizeof(dir), "%s", w->final);
+    slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    if (!rc) rc = mkdirs(dir, err);
+    if (!rc && rename(w->tmp, w->final) != 0) rc = io_fail(err, "cannot publish", w->final);
+    if (rc) {
+        file_writer_abort(w);
+        return rc;
+    }
+    close(w->fd);
+    free(w);
+    return AD_OK;
+}
+
+static ad_code file_stat(ad_blob *base, const char *key, uint64_t *size, ad_error *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    ad_code rc = key_path((file_blob *)base, key, path, sizeof(path), err);
+    if (rc) return rc;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return ad_fail(err, AD_E_NOT_FOUND, "object %s not found", key);
+        return io_fail(err, "cannot stat", path);
+    }
+    if (!S_ISREG(st.st_mode)) return ad_fail(err, AD_E_NOT_FOUND, "object %s not found", key);
+    *size = (uint64_t)st.st_size;
+    return AD_OK;
+}
+
+static ad_code file_read(ad_blob *base, const char *key, uint64_t off, void *buf, size_t n,
+                         size_t *got, ad_error *err)
+{
+    char path[PATH_MAX];
+    ssize_t k;
+    int fd;
+    ad_code rc = key_path((file_blob *)base, key, path, sizeof(path), err);
+    *got = 0;
+    if (rc) return rc;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return ad_fail(err, AD_E_NOT_FOUND, "object %s not found", key);
+        return io_fail(err, "cannot open", path);
+    }
+    do k = pread(fd, buf, n, (off_t)off);
+    while (k < 0 && errno == EINTR);
+    if (k < 0) rc = io_fail(err, "cannot read", path);
+    else *got = (size_t)k;
+    close(fd);
+    return rc;
+}
+
+static ad_code file_remove(ad_blob *base, const char *key, ad_error *err)
+{
+    char path[PATH_MAX];
+    ad_code rc = key_path((file_blob *)base, key, path, sizeof(path), err);
+    if (rc) return rc;
+    if (unlink(path) != 0 && errno != ENOENT) return io_fail(err, "cannot remove", path);
+    return AD_OK;
+}
+
+const ad_blob_ops ad_blob_file_ops = {
+    .version = AD_BLOB_OPS_VERSION,
+    .scheme = "file",
+    .open = file_open,
+    .close = file_close,
+    .ping = file_ping,
+    .writer_open = file_writer_open,
+    .writer_write = file_writer_write,
+    .writer_commit = file_writer_commit,
+    .writer_abort = file_writer_abort,
+    .stat = file_stat,
+    .read = file_read,
+    .remove = file_remove,
+};

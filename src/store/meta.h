@@ -1,0 +1,103 @@
+/*
+ * meta.h — the meta store port: where asset documents live.
+ *
+ * A port is a versioned table of function pointers (like SQLite's
+ * sqlite3_vfs or curl's struct Curl_ssl); each adapter fills one in and
+ * registers it by URL scheme in meta.c. The core reaches a store only
+ * through these slots and never includes an adapter's header.
+ *
+ * Documents are stored and returned as JSON text in canonical form
+ * (see core/model.h), so reads can send the stored bytes as they are.
+ * Every document has a revision: 1 on insert, +1 on each replace.
+ */
+#ifndef ASSETD_STORE_META_H
+#define ASSETD_STORE_META_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/filter.h"
+#include "util/err.h"
+
+/* One stored document. json is owned by whoever holds the struct. */
+typedef struct ad_doc {
+    char *json;
+    size_t len;
+    int64_t rev;
+} ad_doc;
+
+void ad_doc_free(ad_doc *d);
+
+#define AD_REV_ANY (-1) /* "whatever the current revision is" */
+
+/* A list query: the filter (never NULL; AD_FOP_TRUE for all), then order,
+ * then skip and limit, applied in that order. */
+typedef struct ad_query {
+    const ad_filter *filter;
+    const char *sort_path; /* dotted field path, NULL = creation order */
+    bool sort_desc;
+    uint64_t skip;
+    uint64_t limit; /* UINT64_MAX = no limit */
+} ad_query;
+
+typedef struct ad_meta ad_meta;
+typedef struct ad_meta_cursor ad_meta_cursor;
+
+#define AD_META_OPS_VERSION 1
+
+typedef struct ad_meta_ops {
+    int version;        /* AD_META_OPS_VERSION. Mandatory. */
+    const char *scheme; /* URL scheme this adapter serves ("sqlite"). Mandatory. */
+
+    /* Opens the store named by url, creating its schema if needed.
+     * Mandatory. */
+    ad_code (*open)(const char *url, ad_meta **out, ad_error *err);
+    /* Closes it; every cursor must be closed first. Mandatory. */
+    void (*close)(ad_meta *m);
+    /* AD_OK when the backend answers; AD_E_UNAVAILABLE with the reason
+     * otherwise. Mandatory. */
+    ad_code (*ping)(ad_meta *m, ad_error *err);
+
+    /* Reads one document by asset_id: AD_OK filling *out, or
+     * AD_E_NOT_FOUND. Mandatory. */
+    ad_code (*get)(ad_meta *m, const char *id, ad_doc *out, ad_error *err);
+    /* Inserts a new document (json is its canonical text, doc the same
+     * parsed, for indexing). AD_E_EXISTS if id is taken. Sets *rev to 1.
+     * Mandatory. */
+    ad_code (*insert)(ad_meta *m, const char *id, const char *json, size_t len,
+                      const json_t *doc, int64_t *rev, ad_error *err);
+    /* Replaces a document if its revision is expect_rev (or any, with
+     * AD_REV_ANY). AD_E_NOT_FOUND, AD_E_PRECONDITION on a revision
+     * mismatch. Sets *rev to the new revision. Mandatory. */
+    ad_code (*replace)(ad_meta *m, const char *id, int64_t expect_rev, const char *json,
+                       size_t len, const json_t *doc, int64_t *rev, ad_error *err);
+    /* Deletes a document under the same revision rule. Mandatory. */
+    ad_code (*remove)(ad_meta *m, const char *id, int64_t expect_rev, ad_error *err);
+
+    /* Starts a list query; the cursor yields exactly the documents that
+     * match q->filter, in q's order, after skip, at most limit. An adapter
+     * may narrow candidates with its own indexes and must then evaluate
+     * the filter itself (ad_filter_match) unless its query is exact.
+     * Mandatory. */
+    ad_code (*find)(ad_meta *m, const ad_query *q, ad_meta_cursor **out, ad_error *err);
+    /* Next document: AD_OK with *json and *len pointing at text valid until the
+     * next call or close (*json NULL at the end), or an error. Mandatory. */
+    ad_code (*cursor_next)(ad_meta_cursor *c, const char **json, size_t *len, ad_error *err);
+    /* Releases the cursor (NULL is fine). Mandatory. */
+    void (*cursor_close)(ad_meta_cursor *c);
+} ad_meta_ops;
+
+/* Every adapter's handle starts with this, so the port can dispatch. */
+struct ad_meta {
+    const ad_meta_ops *ops;
+};
+
+/* Opens the adapter registered for url's scheme. AD_E_BAD_REQUEST names an
+ * unknown scheme. */
+ad_code ad_meta_open(const char *url, ad_meta **out, ad_error *err);
+/* The schemes known, for messages and --help: "sqlite". */
+const char *ad_meta_schemes(void);
+
+#endif

@@ -1,0 +1,1026 @@
+/*
+ * meta_sqlite.c — the embedded meta store: asset documents in one SQLite
+ * file (WAL mode), the default when assetd runs with no other server.
+ *
+ * Tables:
+ *   assets(seq, id, rev, doc)  the canonical JSON text of each asset, sent
+ *                              to clients as it is stored.
+ *   asset_paths(path, t, v, seq)
+ *                              an inverted index of every value in every
+ *                              document: its dotted path (array indexes left
+ *                              out, so "profiles.asset_type" covers every
+ *                              profile), a type tag t and the value v.
+ *
+ * A filter tree is compiled into conditions on asset_paths that select a
+ * superset of the matching documents through the (path, t, v) primary key;
+ * the cursor then evaluates the filter on each candidate (ad_filter_match),
+ * so MongoDB's semantics come from one evaluator, not from SQL. When every
+ * node of a filter is exact for the schema (string equality on a field the
+ * model types as a string), the evaluation and skip/limit move into SQL and
+ * rows go to the client untouched — the fixed queries (by type, sub-type,
+ * tag, api route) are such filters.
+ *
+ * Connections come from a pool: a request checks one out and returns it
+ * when done; a streamed list keeps its connection (and its read snapshot)
+ * until the last row is sent. Each connection caches its prepared
+ * statements.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/meta.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+extern const ad_meta_ops ad_meta_sqlite_ops;
+
+enum { T_NULL = 0, T_NUM = 1, T_STR = 2, T_BOOL = 3, T_ARRAY = 4, T_OBJECT = 5 };
+
+enum stmt_id {
+    ST_GET,
+    ST_INSERT,
+    ST_LOOKUP,
+    ST_UPDATE,
+    ST_DELETE,
+    ST_PATHS_DELETE,
+    ST_PATH_INSERT,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_PING,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_GET] = "SELECT doc, rev FROM assets WHERE id = ?1",
+    [ST_INSERT] = "INSERT INTO assets(id, rev, doc) VALUES (?1, 1, ?2)",
+    [ST_LOOKUP] = "SELECT seq, rev FROM assets WHERE id = ?1",
+    [ST_UPDATE] = "UPDATE assets SET doc = ?1, rev = rev + 1 WHERE seq = ?2",
+    [ST_DELETE] = "DELETE FROM assets WHERE seq = ?1",
+    [ST_PATHS_DELETE] = "DELETE FROM asset_paths WHERE seq = ?1",
+    [ST_PATH_INSERT] = "INSERT OR IGNORE INTO asset_paths(path, t, v, seq) VALUES (?1, ?2, ?3, ?4)",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_PING] = "SELECT count(*) FROM (SELECT 1 FROM assets LIMIT 1)",
+};
+
+static const char *const schema_sql =
+    "PRAGMA journal_mode = WAL;"
+    "CREATE TABLE IF NOT EXISTS assets("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  rev INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS asset_paths("
+    "  path TEXT NOT NULL, t INTEGER NOT NULL, v NOT NULL, seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (path, t, v, seq)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS asset_paths_by_seq ON asset_paths(seq);"
+    "PRAGMA user_version = 1;";
+
+#define CACHE_SLOTS 16
+#define SQLITE_BUSY_MS 10000
+
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    struct {
+        char *sql;
+        sqlite3_stmt *st;
+    } cache[CACHE_SLOTS];
+    unsigned next_slot;
+    struct conn *next;
+} conn;
+
+typedef struct sqlite_meta {
+    ad_meta base;
+    char *path;
+    pthread_mutex_t mu;
+    conn *idle;
+} sqlite_meta;
+
+struct ad_meta_cursor {
+    sqlite_meta *m;
+    conn *c;
+    sqlite3_stmt *st;
+    const ad_filter *filter; /* NULL when SQL alone is exact */
+    uint64_t skip, limit;
+    bool done;
+};
+
+/* --- connections --- */
+
+static ad_code db_fail(sqlite3 *db, ad_error *err, const char *what)
+{
+    int rc = sqlite3_errcode(db);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return ad_fail(err, AD_E_UNAVAILABLE, "meta store busy while %s: %s", what,
+                       sqlite3_errmsg(db));
+    return ad_fail(err, AD_E_BACKEND, "meta store failed while %s: %s", what,
+                   sqlite3_errmsg(db));
+}
+
+static void conn_close(conn *c)
+{
+    int i;
+    if (!c) return;
+    for (i = 0; i < ST_COUNT; i++) sqlite3_finalize(c->st[i]);
+    for (i = 0; i < CACHE_SLOTS; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static ad_code conn_open(sqlite_meta *m, conn **out, ad_error *err)
+{
+    conn *c = calloc(1, sizeof(*c));
+    int rc;
+    if (!c) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    rc = sqlite3_open_v2(m->path, &c->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        ad_fail(err, AD_E_UNAVAILABLE, "cannot open meta store %s: %s", m->path,
+                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        conn_close(c);
+        return AD_E_UNAVAILABLE;
+    }
+    sqlite3_busy_timeout(c->db, SQLITE_BUSY_MS);
+    sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000;", NULL, NULL,
+                 NULL);
+    *out = c;
+    return AD_OK;
+}
+
+static ad_code conn_get(sqlite_meta *m, conn **out, ad_error *err)
+{
+    pthread_mutex_lock(&m->mu);
+    *out = m->idle;
+    if (*out) m->idle = (*out)->next;
+    pthread_mutex_unlock(&m->mu);
+    if (*out) return AD_OK;
+    return conn_open(m, out, err);
+}
+
+static void conn_put(sqlite_meta *m, conn *c)
+{
+    if (!c) return;
+    if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_lock(&m->mu);
+    c->next = m->idle;
+    m->idle = c;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* A fixed statement, prepared on first use and kept with the connection. */
+static sqlite3_stmt *stmt(conn *c, enum stmt_id id, ad_error *err)
+{
+    if (!c->st[id] &&
+        sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL)) {
+        db_fail(c->db, err, "preparing a statement");
+        return NULL;
+    }
+    sqlite3_reset(c->st[id]);
+    sqlite3_clear_bindings(c->st[id]);
+    return c->st[id];
+}
+
+/* A statement for generated SQL, from a small per-connection cache. */
+static sqlite3_stmt *stmt_cached(conn *c, const char *sql, ad_error *err)
+{
+    unsigned i;
+    sqlite3_stmt *st = NULL;
+    char *copy;
+    for (i = 0; i < CACHE_SLOTS; i++) {
+        if (c->cache[i].sql && strcmp(c->cache[i].sql, sql) == 0) {
+            sqlite3_reset(c->cache[i].st);
+            sqlite3_clear_bindings(c->cache[i].st);
+            return c->cache[i].st;
+        }
+    }
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL)) {
+        db_fail(c->db, err, "preparing a query");
+        return NULL;
+    }
+    copy = strdup(sql);
+    if (!copy) {
+        sqlite3_finalize(st);
+        ad_fail(err, AD_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    i = c->next_slot++ % CACHE_SLOTS;
+    sqlite3_finalize(c->cache[i].st);
+    free(c->cache[i].sql);
+    c->cache[i].sql = copy;
+    c->cache[i].st = st;
+    return st;
+}
+
+/* --- open/close/ping --- */
+
+static ad_code sqlite_open(const char *url, ad_meta **out, ad_error *err)
+{
+    const char *prefix = "sqlite://";
+    sqlite_meta *m;
+    conn *c;
+    char *errmsg = NULL;
+    ad_code rc;
+    *out = NULL;
+    if (strncmp(url, prefix, strlen(prefix)) != 0 || !url[strlen(prefix)])
+        return ad_fail(err, AD_E_BAD_REQUEST,
+                       "meta store URL \"%s\": expected sqlite:///absolute/path.db or "
+                       "sqlite://relative/path.db",
+                       url);
+    m = calloc(1, sizeof(*m));
+    if (!m) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    m->base.ops = &ad_meta_sqlite_ops;
+    m->path = strdup(url + strlen(prefix));
+    pthread_mutex_init(&m->mu, NULL);
+    if (!m->path) {
+        free(m);
+        return ad_fail(err, AD_E_NOMEM, "out of memory");
+    }
+    rc = conn_open(m, &c, err);
+    if (rc) {
+        free(m->path);
+        pthread_mutex_destroy(&m->mu);
+        free(m);
+        return rc;
+    }
+    if (sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+        ad_fail(err, AD_E_UNAVAILABLE, "cannot set up meta store %s: %s", m->path,
+                errmsg ? errmsg : "?");
+        sqlite3_free(errmsg);
+        conn_close(c);
+        free(m->path);
+        pthread_mutex_destroy(&m->mu);
+        free(m);
+        return AD_E_UNAVAILABLE;
+    }
+    conn_put(m, c);
+    *out = &m->base;
+    return AD_OK;
+}
+
+static void sqlite_close(ad_meta *base)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c, *next;
+    if (!m) return;
+    for (c = m->idle; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    pthread_mutex_destroy(&m->mu);
+    free(m->path);
+    free(m);
+}
+
+static ad_code sqlite_ping(ad_meta *base, ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    sqlite3_stmt *st;
+    ad_code rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    st = stmt(c, ST_PING, err);
+    if (!st) rc = AD_E_UNAVAILABLE;
+    else if (sqlite3_step(st) != SQLITE_ROW)
+        rc = ad_fail(err, AD_E_UNAVAILABLE, "meta store %s: %s", m->path, sqlite3_errmsg(c->db));
+    if (st) sqlite3_reset(st);
+    conn_put(m, c);
+    return rc;
+}
+
+/* --- reads --- */
+
+static ad_code sqlite_get(ad_meta *base, const char *id, ad_doc *out, ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    sqlite3_stmt *st;
+    int step;
+    ad_code rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    st = stmt(c, ST_GET, err);
+    if (!st) {
+        conn_put(m, c);
+        return err ? err->code : AD_E_BACKEND;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        out->json = malloc((size_t)n + 1);
+        if (!out->json) {
+            rc = ad_fail(err, AD_E_NOMEM, "out of memory");
+        } else {
+            memcpy(out->json, sqlite3_column_text(st, 0), (size_t)n);
+            out->json[n] = '\0';
+            out->len = (size_t)n;
+            out->rev = sqlite3_column_int64(st, 1);
+        }
+    } else if (step == SQLITE_DONE) {
+        rc = ad_fail(err, AD_E_NOT_FOUND, "asset %s not found", id);
+    } else {
+        rc = db_fail(c->db, err, "reading an asset");
+    }
+    sqlite3_reset(st);
+    conn_put(m, c);
+    return rc;
+}
+
+/* --- the path index --- */
+
+typedef struct indexer {
+    conn *c;
+    sqlite3_stmt *st;
+    int64_t seq;
+    ad_buf path;
+} indexer;
+
+static ad_code index_row(indexer *ix, int t, const json_t *v, ad_error *err)
+{
+    sqlite3_stmt *st = ix->st;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, ix->path.data, (int)ix->path.len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, t);
+    switch (t) {
+    case T_STR:
+        sqlite3_bind_text(st, 3, json_string_value(v), (int)json_string_length(v), SQLITE_STATIC);
+        break;
+    case T_NUM:
+        if (json_is_integer(v)) sqlite3_bind_int64(st, 3, json_integer_value(v));
+        else sqlite3_bind_double(st, 3, json_real_value(v));
+        break;
+    case T_BOOL:
+        sqlite3_bind_int(st, 3, json_is_true(v));
+        break;
+    default:
+        sqlite3_bind_text(st, 3, "", 0, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(st, 4, ix->seq);
+    if (sqlite3_step(st) != SQLITE_DONE) return db_fail(ix->c->db, err, "indexing an asset");
+    return AD_OK;
+}
+
+static ad_code index_value(indexer *ix, const json_t *v, ad_error *err)
+{
+    ad_code rc = AD_OK;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *child;
+        size_t keep = ix->path.len;
+        if (keep) rc = index_row(ix, T_OBJECT, v, err);
+        json_object_foreach((json_t *)v, key, child)
+        {
+            if (rc) break;
+            ix->path.len = keep;
+            if (keep) rc = ad_buf_append(&ix->path, ".", 1);
+            if (!rc) rc = ad_buf_puts(&ix->path, key);
+            if (!rc) rc = index_value(ix, child, err);
+        }
+        ix->path.len = keep;
+        if (ix->path.data) ix->path.data[keep] = '\0';
+        if (rc && rc != AD_E_BACKEND && rc != AD_E_UNAVAILABLE)
+            rc = ad_fail(err, rc, "indexing an asset: path too long or out of memory");
+        return rc;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        rc = index_row(ix, T_ARRAY, v, err);
+        for (i = 0; !rc && i < json_array_size(v); i++)
+            rc = index_value(ix, json_array_get(v, i), err);
+        return rc;
+    }
+    case JSON_STRING:
+        return index_row(ix, T_STR, v, err);
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return index_row(ix, T_NUM, v, err);
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return index_row(ix, T_BOOL, v, err);
+    case JSON_NULL:
+        return index_row(ix, T_NULL, v, err);
+    }
+    return AD_OK;
+}
+
+static ad_code index_doc(conn *c, int64_t seq, const json_t *doc, ad_error *err)
+{
+    indexer ix = {c, stmt(c, ST_PATH_INSERT, err), seq, {0}};
+    ad_code rc;
+    if (!ix.st) return err ? err->code : AD_E_BACKEND;
+    ad_buf_init(&ix.path, 64 * 1024);
+    rc = index_value(&ix, doc, err);
+    ad_buf_free(&ix.path);
+    sqlite3_reset(ix.st);
+    return rc;
+}
+
+/* --- writes --- */
+
+static ad_code exec_st(conn *c, enum stmt_id id, ad_error *err)
+{
+    sqlite3_stmt *st = stmt(c, id, err);
+    int rc;
+    if (!st) return err ? err->code : AD_E_BACKEND;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return db_fail(c->db, err, "writing");
+    return AD_OK;
+}
+
+static ad_code finish_tx(conn *c, ad_code rc, ad_error *err)
+{
+    if (rc == AD_OK) rc = exec_st(c, ST_COMMIT, err);
+    if (rc != AD_OK && !sqlite3_get_autocommit(c->db)) exec_st(c, ST_ROLLBACK, NULL);
+    return rc;
+}
+
+static ad_code sqlite_insert(ad_meta *base, const char *id, const char *json, size_t len,
+                             const json_t *doc, int64_t *rev, ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    sqlite3_stmt *st;
+    ad_code rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    rc = exec_st(c, ST_BEGIN, err);
+    if (!rc) {
+        st = stmt(c, ST_INSERT, err);
+        if (!st) {
+            rc = err ? err->code : AD_E_BACKEND;
+        } else {
+            int step;
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
+            step = sqlite3_step(st);
+            if (step == SQLITE_CONSTRAINT)
+                rc = ad_fail(err, AD_E_EXISTS, "asset_id: asset %s already exists", id);
+            else if (step != SQLITE_DONE)
+                rc = db_fail(c->db, err, "inserting an asset");
+            sqlite3_reset(st);
+        }
+        if (!rc) rc = index_doc(c, sqlite3_last_insert_rowid(c->db), doc, err);
+        rc = finish_tx(c, rc, err);
+    }
+    if (!rc) *rev = 1;
+    conn_put(m, c);
+    return rc;
+}
+
+/* Inside a transaction: finds id's row and checks its revision. */
+static ad_code lookup_for_write(conn *c, const char *id, int64_t expect_rev, int64_t *seq,
+                                int64_t *rev, ad_error *err)
+{
+    sqlite3_stmt *st = stmt(c, ST_LOOKUP, err);
+    int step;
+    ad_code rc = AD_OK;
+    if (!st) return err ? err->code : AD_E_BACKEND;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        *rev = sqlite3_column_int64(st, 1);
+        if (expect_rev != AD_REV_ANY && expect_rev != *rev)
+            rc = ad_fail(err, AD_E_PRECONDITION,
+                         "asset %s is at revision %lld, not %lld (If-Match)", id,
+                         (long long)*rev, (long long)expect_rev);
+    } else if (step == SQLITE_DONE) {
+        rc = ad_fail(err, AD_E_NOT_FOUND, "asset %s not found", id);
+    } else {
+        rc = db_fail(c->db, err, "reading an asset");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static ad_code exec_seq(conn *c, enum stmt_id id, int64_t seq, ad_error *err)
+{
+    sqlite3_stmt *st = stmt(c, id, err);
+    int step;
+    if (!st) return err ? err->code : AD_E_BACKEND;
+    sqlite3_bind_int64(st, 1, seq);
+    step = sqlite3_step(st);
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? AD_OK : db_fail(c->db, err, "writing");
+}
+
+static ad_code sqlite_replace(ad_meta *base, const char *id, int64_t expect_rev, const char *json,
+                              size_t len, const json_t *doc, int64_t *rev, ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    int64_t seq = 0, cur = 0;
+    ad_code rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    rc = exec_st(c, ST_BEGIN, err);
+    if (!rc) {
+        rc = lookup_for_write(c, id, expect_rev, &seq, &cur, err);
+        if (!rc) {
+            sqlite3_stmt *st = stmt(c, ST_UPDATE, err);
+            if (!st) {
+                rc = err ? err->code : AD_E_BACKEND;
+            } else {
+                sqlite3_bind_text(st, 1, json, (int)len, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, seq);
+                if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(c->db, err, "updating");
+                sqlite3_reset(st);
+            }
+        }
+        if (!rc) rc = exec_seq(c, ST_PATHS_DELETE, seq, err);
+        if (!rc) rc = index_doc(c, seq, doc, err);
+        rc = finish_tx(c, rc, err);
+    }
+    if (!rc) *rev = cur + 1;
+    conn_put(m, c);
+    return rc;
+}
+
+static ad_code sqlite_remove(ad_meta *base, const char *id, int64_t expect_rev, ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    int64_t seq = 0, cur = 0;
+    ad_code rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    rc = exec_st(c, ST_BEGIN, err);
+    if (!rc) {
+        rc = lookup_for_write(c, id, expect_rev, &seq, &cur, err);
+        if (!rc) rc = exec_seq(c, ST_DELETE, seq, err);
+        if (!rc) rc = exec_seq(c, ST_PATHS_DELETE, seq, err);
+        rc = finish_tx(c, rc, err);
+    }
+    conn_put(m, c);
+    return rc;
+}
+
+/* --- compiling a filter into index conditions --- */
+
+/* Fields the model types as plain strings or lists of strings, reached
+ * through at most one list of embedded objects: for these, "a row
+ * (path, string, v) exists" is exactly MongoDB's equality. */
+static const char *const exact_string_paths[] = {
+    "asset_id", "asset_uri", "asset_version", "asset_profile_id", "asset_file_ids",
+    "asset_container_uri", "asset_policy_ids", "asset_workflow_id", "asset_api_ids",
+    "asset_brief_description", "profiles.asset_profile_id", "profiles.asset_type",
+    "profiles.asset_sub_type", "profiles.asset_id", "profiles.asset_tags",
+    "profiles.asset_description", "policies.asset_policy_id", "policies.asset_id",
+    "policies.asset_policy_type", "files.asset_file_id", "files.asset_file_type",
+    "files.asset_file_mime_type", "files.asset_file_url", "apis.asset_api_id", "apis.asset_id",
+    "apis.asset_api_svc", "apis.asset_api_route", "apis.asset_api_protocol", NULL};
+
+static bool path_has_number(const char *p)
+{
+    while (*p) {
+        const char *end = strchr(p, '.');
+        size_t n = end ? (size_t)(end - p) : strlen(p), i;
+        bool digits = n > 0;
+        for (i = 0; i < n; i++) digits = digits && p[i] >= '0' && p[i] <= '9';
+        if (digits) return true;
+        p += n + (end ? 1 : 0);
+    }
+    return false;
+}
+
+static bool scalar(const json_t *v)
+{
+    return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+}
+
+static bool indexable(const ad_filter *f);
+
+static bool field_indexable(const ad_filter *f)
+{
+    size_t i;
+    if (!f->path || !*f->path || path_has_number(f->path)) return false;
+    switch (f->op) {
+    case AD_FOP_EQ:
+        return !json_is_null(f->arg);
+    case AD_FOP_GT:
+    case AD_FOP_GTE:
+    case AD_FOP_LT:
+    case AD_FOP_LTE:
+        return scalar(f->arg);
+    case AD_FOP_IN:
+    case AD_FOP_ALL:
+        if (json_array_size(f->arg) == 0) return false;
+        for (i = 0; i < json_array_size(f->arg); i++)
+            if (json_is_null(json_array_get(f->arg, i))) return false;
+        return true;
+    case AD_FOP_EXISTS:
+        return json_is_true(f->arg);
+    case AD_FOP_REGEX:
+    case AD_FOP_SIZE:
+    case AD_FOP_TYPE:
+    case AD_FOP_ELEM_MATCH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool indexable(const ad_filter *f)
+{
+    size_t i;
+    switch (f->op) {
+    case AD_FOP_AND:
+        for (i = 0; i < f->nkids; i++)
+            if (indexable(f->kids[i])) return true;
+        return false;
+    case AD_FOP_OR:
+        for (i = 0; i < f->nkids; i++)
+            if (!indexable(f->kids[i])) return false;
+        return f->nkids > 0;
+    case AD_FOP_TRUE:
+    case AD_FOP_NOR:
+    case AD_FOP_NOT:
+    case AD_FOP_NE:
+    case AD_FOP_NIN:
+        return false;
+    default:
+        return field_indexable(f);
+    }
+}
+
+static bool exact_path(const char *path)
+{
+    size_t i;
+    for (i = 0; exact_string_paths[i]; i++)
+        if (strcmp(exact_string_paths[i], path) == 0) return true;
+    return false;
+}
+
+/* True when the index conditions select exactly the matching documents. */
+static bool exact(const ad_filter *f)
+{
+    size_t i;
+    switch (f->op) {
+    case AD_FOP_TRUE:
+        return true;
+    case AD_FOP_AND:
+    case AD_FOP_OR:
+        for (i = 0; i < f->nkids; i++)
+            if (!exact(f->kids[i]) || !indexable(f->kids[i])) return false;
+        return f->nkids > 0;
+    case AD_FOP_EQ:
+        return json_is_string(f->arg) && exact_path(f->path);
+    case AD_FOP_IN:
+        for (i = 0; i < json_array_size(f->arg); i++)
+            if (!json_is_string(json_array_get(f->arg, i))) return false;
+        return json_array_size(f->arg) > 0 && exact_path(f->path);
+    default:
+        return false;
+    }
+}
+
+/* SQL under construction: text plus the values to bind, in order. */
+typedef struct sqlc {
+    ad_buf sql;
+    json_t *binds; /* array; strings, numbers, booleans as 0/1 */
+    ad_code rc;
+} sqlc;
+
+static void put(sqlc *q, const char *s)
+{
+    if (!q->rc) q->rc = ad_buf_puts(&q->sql, s);
+}
+
+static void bind(sqlc *q, json_t *v)
+{
+    if (!v) q->rc = AD_E_NOMEM;
+    else if (!q->rc && json_array_append_new(q->binds, v)) q->rc = AD_E_NOMEM;
+    else if (q->rc) json_decref(v);
+}
+
+static int type_tag(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return T_STR;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return T_NUM;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return T_BOOL;
+    case JSON_ARRAY:
+        return T_ARRAY;
+    case JSON_OBJECT:
+        return T_OBJECT;
+    default:
+        return T_NULL;
+    }
+}
+
+static json_t *bind_value(const json_t *v)
+{
+    if (json_is_boolean(v)) return json_integer(json_is_true(v));
+    return json_deep_copy(v);
+}
+
+/* Appends "SELECT seq FROM asset_paths WHERE path = ? [AND t = ? [AND v op ?]]". */
+static void select_path(sqlc *q, const char *path, int t, const char *op, const json_t *v)
+{
+    put(q, "SELECT seq FROM asset_paths WHERE path = ?");
+    bind(q, json_string(path));
+    if (t < 0) return;
+    put(q, " AND t = ?");
+    bind(q, json_integer(t));
+    if (!op || t == T_ARRAY || t == T_OBJECT) return;
+    put(q, " AND v ");
+    put(q, op);
+    put(q, " ?");
+    bind(q, bind_value(v));
+}
+
+static void cond_path(sqlc *q, const char *path, int t, const char *op, const json_t *v)
+{
+    put(q, "seq IN (");
+    select_path(q, path, t, op, v);
+    put(q, ")");
+}
+
+static void emit(sqlc *q, const ad_filter *f, const char *prefix);
+
+/* The path of f as seen from the document root (inside $elemMatch, the
+ * element's path is the prefix). */
+static char *full_path(const char *prefix, const char *path)
+{
+    size_t n;
+    char *s;
+    if (!prefix || !*prefix) return strdup(path);
+    if (!*path) return strdup(prefix);
+    n = strlen(prefix) + strlen(path) + 2;
+    s = malloc(n);
+    if (s) snprintf(s, n, "%s.%s", prefix, path);
+    return s;
+}
+
+static void emit_field(sqlc *q, const ad_filter *f, const char *path)
+{
+    static const char *const cmp[] = {[AD_FOP_GT] = ">", [AD_FOP_GTE] = ">=",
+                                      [AD_FOP_LT] = "<", [AD_FOP_LTE] = "<="};
+    size_t i;
+    switch (f->op) {
+    case AD_FOP_EQ:
+        cond_path(q, path, type_tag(f->arg), "=", f->arg);
+        break;
+    case AD_FOP_GT:
+    case AD_FOP_GTE:
+    case AD_FOP_LT:
+    case AD_FOP_LTE:
+        cond_path(q, path, type_tag(f->arg), cmp[f->op], f->arg);
+        break;
+    case AD_FOP_IN:
+        put(q, "seq IN (");
+        for (i = 0; i < json_array_size(f->arg); i++) {
+            const json_t *v = json_array_get(f->arg, i);
+            if (i) put(q, " UNION ALL ");
+            select_path(q, path, type_tag(v), "=", v);
+        }
+        put(q, ")");
+        break;
+    case AD_FOP_ALL:
+        put(q, "(");
+        for (i = 0; i < json_array_size(f->arg); i++) {
+            const json_t *v = json_array_get(f->arg, i);
+            if (i) put(q, " AND ");
+            cond_path(q, path, type_tag(v), "=", v);
+        }
+        put(q, ")");
+        break;
+    case AD_FOP_EXISTS:
+    case AD_FOP_TYPE:
+        cond_path(q, path, -1, NULL, NULL);
+        break;
+    case AD_FOP_REGEX:
+        cond_path(q, path, T_STR, NULL, NULL);
+        break;
+    case AD_FOP_SIZE:
+        cond_path(q, path, T_ARRAY, NULL, NULL);
+        break;
+    case AD_FOP_ELEM_MATCH:
+        put(q, "(");
+        cond_path(q, path, T_ARRAY, NULL, NULL);
+        if (f->nkids && indexable(f->kids[0])) {
+            put(q, " AND ");
+            emit(q, f->kids[0], path);
+        }
+        put(q, ")");
+        break;
+    default:
+        q->rc = AD_E_INTERNAL;
+    }
+}
+
+/* Appends the condition of an indexable node. */
+static void emit(sqlc *q, const ad_filter *f, const char *prefix)
+{
+    size_t i, n = 0;
+    if (f->op == AD_FOP_AND || f->op == AD_FOP_OR) {
+        put(q, "(");
+        for (i = 0; i < f->nkids; i++) {
+            if (!indexable(f->kids[i])) continue;
+            if (n++) put(q, f->op == AD_FOP_AND ? " AND " : " OR ");
+            emit(q, f->kids[i], prefix);
+        }
+        put(q, ")");
+        return;
+    }
+    {
+        char *path = full_path(prefix, f->path);
+        if (!path) {
+            q->rc = AD_E_NOMEM;
+            return;
+        }
+        emit_field(q, f, path);
+        free(path);
+    }
+}
+
+static bool sort_path_ok(const char *p)
+{
+    if (!*p || *p == '.') return false;
+    for (; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '_' || (*p == '.' && p[1] && p[1] != '.')))
+            return false;
+    return true;
+}
+
+/* "$.a.b[0].c" for json_extract from a dotted path whose numeric parts
+ * index arrays. */
+static char *json_path(const char *dotted)
+{
+    ad_buf b;
+    const char *p = dotted;
+    ad_buf_init(&b, 4096);
+    ad_buf_puts(&b, "$");
+    while (*p) {
+        const char *end = strchr(p, '.');
+        size_t n = end ? (size_t)(end - p) : strlen(p), i;
+        bool digits = true;
+        for (i = 0; i < n; i++) digits = digits && p[i] >= '0' && p[i] <= '9';
+        if (digits) ad_buf_printf(&b, "[%.*s]", (int)n, p);
+        else ad_buf_printf(&b, ".\"%.*s\"", (int)n, p);
+        p += n + (end ? 1 : 0);
+    }
+    return ad_buf_steal(&b, NULL);
+}
+
+static ad_code build_query(const ad_query *qr, sqlc *q, bool *is_exact, ad_error *err)
+{
+    const ad_filter *f = qr->filter;
+    *is_exact = exact(f);
+    put(q, "SELECT doc FROM assets");
+    if (indexable(f)) {
+        put(q, " WHERE ");
+        emit(q, f, NULL);
+    }
+    if (qr->sort_path) {
+        char *jp;
+        if (!sort_path_ok(qr->sort_path))
+            return ad_fail(err, AD_E_BAD_REQUEST,
+                           "sort: \"%s\" is not a field path (letters, digits, _ and .)",
+                           qr->sort_path);
+        if (strcmp(qr->sort_path, "asset_id") == 0) {
+            put(q, qr->sort_desc ? " ORDER BY id DESC" : " ORDER BY id");
+        } else {
+            jp = json_path(qr->sort_path);
+            if (!jp) return ad_fail(err, AD_E_NOMEM, "out of memory");
+            put(q, " ORDER BY json_extract(doc, ?)");
+            bind(q, json_string(jp));
+            free(jp);
+            put(q, qr->sort_desc ? " DESC, seq DESC" : ", seq");
+        }
+    } else {
+        put(q, qr->sort_desc ? " ORDER BY seq DESC" : " ORDER BY seq");
+    }
+    if (*is_exact) {
+        put(q, " LIMIT ? OFFSET ?");
+        bind(q, json_integer(qr->limit > INT64_MAX ? -1 : (json_int_t)qr->limit));
+        bind(q, json_integer(qr->skip > INT64_MAX ? INT64_MAX : (json_int_t)qr->skip));
+    }
+    if (q->rc) return ad_fail(err, q->rc, "building the query failed");
+    return AD_OK;
+}
+
+static void bind_all(sqlite3_stmt *st, const json_t *binds)
+{
+    size_t i;
+    for (i = 0; i < json_array_size(binds); i++) {
+        const json_t *v = json_array_get(binds, i);
+        int pos = (int)i + 1;
+        if (json_is_string(v))
+            sqlite3_bind_text(st, pos, json_string_value(v), (int)json_string_length(v),
+                              SQLITE_TRANSIENT);
+        else if (json_is_integer(v))
+            sqlite3_bind_int64(st, pos, json_integer_value(v));
+        else if (json_is_real(v))
+            sqlite3_bind_double(st, pos, json_real_value(v));
+    }
+}
+
+static ad_code sqlite_find(ad_meta *base, const ad_query *qr, ad_meta_cursor **out,
+                           ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    sqlc q = {{0}, json_array(), AD_OK};
+    ad_meta_cursor *cur;
+    bool is_exact = false;
+    ad_code rc;
+    *out = NULL;
+    ad_buf_init(&q.sql, 1 << 20);
+    if (!q.binds) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    rc = build_query(qr, &q, &is_exact, err);
+    cur = rc ? NULL : calloc(1, sizeof(*cur));
+    if (!rc && !cur) rc = ad_fail(err, AD_E_NOMEM, "out of memory");
+    if (!rc) rc = conn_get(m, &cur->c, err);
+    if (!rc) {
+        cur->m = m;
+        cur->st = stmt_cached(cur->c, q.sql.data, err);
+        if (!cur->st) rc = err ? err->code : AD_E_BACKEND;
+    }
+    if (!rc) {
+        bind_all(cur->st, q.binds);
+        cur->filter = is_exact ? NULL : qr->filter;
+        cur->skip = is_exact ? 0 : qr->skip;
+        cur->limit = is_exact ? UINT64_MAX : qr->limit;
+        *out = cur;
+    } else if (cur) {
+        conn_put(m, cur->c);
+        free(cur);
+    }
+    ad_buf_free(&q.sql);
+    json_decref(q.binds);
+    return rc;
+}
+
+static ad_code sqlite_cursor_next(ad_meta_cursor *cur, const char **json, size_t *len,
+                                  ad_error *err)
+{
+    *json = NULL;
+    *len = 0;
+    while (!cur->done && cur->limit > 0) {
+        const char *text;
+        size_t n;
+        int step = sqlite3_step(cur->st);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW) return db_fail(cur->c->db, err, "reading a list");
+        text = (const char *)sqlite3_column_text(cur->st, 0);
+        n = (size_t)sqlite3_column_bytes(cur->st, 0);
+        if (cur->filter) {
+            json_t *doc = json_loadb(text, n, 0, NULL);
+            int hit;
+            if (!doc) return ad_fail(err, AD_E_BACKEND, "a stored document is not JSON");
+            hit = ad_filter_match(cur->filter, doc, err);
+            json_decref(doc);
+            if (hit < 0) return err ? err->code : AD_E_FILTER;
+            if (!hit) continue;
+        }
+        if (cur->skip) {
+            cur->skip--;
+            continue;
+        }
+        if (cur->limit != UINT64_MAX) cur->limit--;
+        *json = text;
+        *len = n;
+        return AD_OK;
+    }
+    cur->done = true;
+    return AD_OK;
+}
+
+static void sqlite_cursor_close(ad_meta_cursor *cur)
+{
+    if (!cur) return;
+    if (cur->st) {
+        sqlite3_reset(cur->st);
+        sqlite3_clear_bindings(cur->st);
+    }
+    conn_put(cur->m, cur->c);
+    free(cur);
+}
+
+const ad_meta_ops ad_meta_sqlite_ops = {
+    .version = AD_META_OPS_VERSION,
+    .scheme = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .ping = sqlite_ping,
+    .get = sqlite_get,
+    .insert = sqlite_insert,
+    .replace = sqlite_replace,
+    .remove = sqlite_remove,
+    .find = sqlite_find,
+    .cursor_next = sqlite_cursor_next,
+    .cursor_close = sqlite_cursor_close,
+};
