@@ -39,7 +39,7 @@ void api_reply_data(http_req *r, int status, json_t *data);
 /* Parses the request body as JSON with the client-input limits. */
 ad_code api_body_json(http_req *r, json_t **out, ad_error *err);
 /* The revision named by If-Match / If-None-Match: AD_REV_ANY when absent
- * or "*"; 0 (matching no revision) when malformed. */
+ * or "*"; 0 (matching no revision) when malformed, or weak in If-Match. */
 int64_t api_etag_rev(http_req *r, const char *header);
 /* Streams the documents matching filter as the list response, honouring
  * limit, skip, sort and fields. Takes ownership of filter. */

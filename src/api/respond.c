@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "core/model.h"
@@ -89,7 +90,12 @@ int64_t api_etag_rev(http_req *r, const char *header)
     if (!v) return AD_REV_ANY;
     while (*v == ' ') v++;
     if (strcmp(v, "*") == 0) return AD_REV_ANY;
-    if (strncmp(v, "W/", 2) == 0) v += 2;
+    /* If-Match compares strongly (RFC 9110 13.1.1): a weak tag never
+     * matches; If-None-Match compares weakly */
+    if (strncmp(v, "W/", 2) == 0) {
+        if (strcasecmp(header, "If-Match") == 0) return 0;
+        v += 2;
+    }
     if (*v != '"') return 0;
     v++;
     n = strcspn(v, "\"");

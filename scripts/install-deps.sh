@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# install-deps.sh — installs, from Debian 12's packages, everything assetd
+# needs to build and run (default), to test ("test") or to benchmark
+# ("bench"). Run as root. Skips apt entirely when everything is present.
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+            libpcre2-dev libcurl4-openssl-dev)
+test_pkgs=(python3 python3-pytest python3-requests curl)
+bench_pkgs=(wrk nginx-light sqlite3 curl python3)
+
+pkgs=("${build_pkgs[@]}")
+for what in "$@"; do
+  case "$what" in
+    run) ;;
+    test) pkgs+=("${test_pkgs[@]}") ;;
+    bench) pkgs+=("${bench_pkgs[@]}") ;;
+    *) echo "install-deps.sh: unknown set '$what' (run, test, bench)" >&2; exit 64 ;;
+  esac
+done
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: these packages are missing and installing them needs root: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# test.sh — installs what the tests need, builds assetd with AddressSanitizer
+# and UndefinedBehaviorSanitizer (a leak fails the run), runs the C unit
+# tests (CTest) and then the end-to-end tests (pytest) against real assetd
+# processes started on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh test
+
+build=build-test
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DASSETD_SANITIZE=ON >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+echo "== unit tests (CTest) =="
+(cd "$build" && ctest --output-on-failure)
+
+echo "== end-to-end tests (pytest) =="
+export ASSETD_BIN="$PWD/$build/assetd" ASSETCTL_BIN="$PWD/$build/assetctl"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e "$@"
