@@ -43,22 +43,19 @@ static const struct setting {
     {O_DATA, "data", "DIR", "ASSETD_DATA", "./data", "data directory of the embedded stores"},
     {O_META, "meta", "URL", "ASSETD_META", "sqlite://DIR/registry.db",
      "meta store: sqlite:///path.db"},
-    {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs",
-     "blob store: file:///dir"},
-    {O_JOBS, "jobs", "URL", "ASSETD_JOBS", "memory:",
-     "job store of ZIP uploads: memory: (in-process)"},
+    {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs", "blob store: file:///dir"},
+    {O_JOBS, "jobs", "URL", "ASSETD_JOBS",
+     "memory:", "job store of ZIP uploads: memory: (in-process)"},
     {O_PUBLIC_URL, "public-url", "URL", "ASSETD_PUBLIC_URL", "http://FIRST-LISTEN-ADDRESS",
      "base URL clients reach this server at (used in file URLs)"},
-    {O_THREADS, "threads", "N", "ASSETD_THREADS", "number of CPUs",
-     "worker threads per listener"},
+    {O_THREADS, "threads", "N", "ASSETD_THREADS", "number of CPUs", "worker threads per listener"},
     {O_MAX_BODY, "max-body", "BYTES", "ASSETD_MAX_BODY", "1048576",
      "largest JSON request body (asset documents, filters)"},
     {O_CONN_TIMEOUT, "conn-timeout", "SECONDS", "ASSETD_CONN_TIMEOUT", "60",
      "close connections idle this long"},
     {O_MAX_CONN, "max-connections", "N", "ASSETD_MAX_CONNECTIONS", "1024",
      "concurrent connections per listener"},
-    {O_ACCESS_LOG, "access-log", "on|off", "ASSETD_ACCESS_LOG", "on",
-     "one log line per request"},
+    {O_ACCESS_LOG, "access-log", "on|off", "ASSETD_ACCESS_LOG", "on", "one log line per request"},
     {O_LOG_LEVEL, "log-level", "LEVEL", "ASSETD_LOG_LEVEL", "info", "debug, info, warn or error"},
     {O_HELP, "help", NULL, NULL, NULL, "show this help and exit"},
     {O_VERSION, "version", NULL, NULL, NULL, "show the version and exit"},
@@ -143,8 +140,9 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
         return set_str(&c->jobs_url, v, err);
     case O_PUBLIC_URL:
         if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-            return ad_fail(err, AD_E_BAD_REQUEST, "--public-url: must start with http:// or "
-                                                  "https://");
+            return ad_fail(err, AD_E_BAD_REQUEST,
+                           "--public-url: must start with http:// or "
+                           "https://");
         return set_str(&c->public_url, v, err);
     case O_THREADS:
         rc = set_uint(s, v, 1, 256, &n, err);
@@ -248,7 +246,8 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
                            argv[optind - 1]);
         if (ch == ':')
             return ad_fail(err, AD_E_BAD_REQUEST, "option %s needs a value", argv[optind - 1]);
-        for (i = 0; i < NSETTINGS && (int)settings[i].id != ch; i++) {}
+        for (i = 0; i < NSETTINGS && (int)settings[i].id != ch; i++) {
+        }
         if (i == NSETTINGS) return ad_fail(err, AD_E_INTERNAL, "unhandled option");
         rc = apply(c, &settings[i], optarg ? optarg : "", true, &listen_seen, err);
         if (rc) return rc;

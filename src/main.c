@@ -82,7 +82,8 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     }
     ad_log(AD_LOG_INFO, "msg=started meta=\"%s\" blobs=\"%s\" jobs=\"%s\" public_url=\"%s\"",
            cfg->meta_url, cfg->blobs_url, cfg->jobs_url, cfg->public_url);
-    while (sigwait(sigs, &sig) != 0) {}
+    while (sigwait(sigs, &sig) != 0) {
+    }
     ad_log(AD_LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_stop(srv, SHUTDOWN_GRACE_MS);
     status = 0;
@@ -114,8 +115,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cfg.help || cfg.version) {
-        if (cfg.help) ad_config_usage(stdout);
-        else printf("assetd 0.1.0\n");
+        if (cfg.help)
+            ad_config_usage(stdout);
+        else
+            printf("assetd 0.1.0\n");
         ad_config_free(&cfg);
         return 0;
     }

@@ -52,8 +52,8 @@ void api_assets_update(http_req *r)
     ad_doc doc = {0};
     json_t *body;
     if (api_body_json(r, &body, &err) ||
-        ad_registry_update(app->reg, http_req_param(r, 0), body, api_etag_rev(r, "If-Match"),
-                           &doc, &err)) {
+        ad_registry_update(app->reg, http_req_param(r, 0), body, api_etag_rev(r, "If-Match"), &doc,
+                           &err)) {
         json_decref(body);
         api_reply_error(r, &err);
         return;

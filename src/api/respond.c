@@ -144,10 +144,11 @@ static ad_code parse_sort(http_req *r, list_params *p, ad_error *err)
     colon = strchr(v, ':');
     n = colon ? (size_t)(colon - v) : strlen(v);
     if (n == 0) return ad_fail(err, AD_E_BAD_REQUEST, "sort: a field name is needed");
-    if (colon && strcmp(colon + 1, "desc") == 0) p->q.sort_desc = true;
+    if (colon && strcmp(colon + 1, "desc") == 0)
+        p->q.sort_desc = true;
     else if (colon && strcmp(colon + 1, "asc") != 0)
-        return ad_fail(err, AD_E_BAD_REQUEST, "sort: the direction must be asc or desc, got \"%.32s\"",
-                       colon + 1);
+        return ad_fail(err, AD_E_BAD_REQUEST,
+                       "sort: the direction must be asc or desc, got \"%.32s\"", colon + 1);
     if (!known_field(v, strcspn(v, ".:")))
         return ad_fail(err, AD_E_BAD_REQUEST, "sort: unknown field \"%.*s\"",
                        (int)(n > 128 ? 128 : n), v);

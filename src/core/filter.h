@@ -23,11 +23,11 @@
 
 #include "util/err.h"
 
-#define AD_FILTER_MAX_DEPTH 32        /* nesting of operators/logical nodes */
-#define AD_FILTER_MAX_NODES 1024      /* total nodes in one tree */
-#define AD_FILTER_MAX_LIST 1000       /* elements of $in, $nin, $all, $and, $or, $nor */
-#define AD_FILTER_MAX_REGEX 1024      /* bytes of a $regex pattern */
-#define AD_FILTER_MAX_PATH 512        /* bytes of a dotted path */
+#define AD_FILTER_MAX_DEPTH 32   /* nesting of operators/logical nodes */
+#define AD_FILTER_MAX_NODES 1024 /* total nodes in one tree */
+#define AD_FILTER_MAX_LIST  1000 /* elements of $in, $nin, $all, $and, $or, $nor */
+#define AD_FILTER_MAX_REGEX 1024 /* bytes of a $regex pattern */
+#define AD_FILTER_MAX_PATH  512  /* bytes of a dotted path */
 
 typedef enum ad_fop {
     AD_FOP_TRUE,       /* matches every document (the empty filter {}) */

@@ -404,3 +404,23 @@ json_t *ad_asset_normalize(const json_t *asset)
     if (!json_is_object(asset)) return NULL;
     return normalize_object(&ad_schema_asset, asset);
 }
+
+bool ad_schema_string_path(const char *dotted)
+{
+    const ad_schema *s = &ad_schema_asset;
+    char part[128];
+    while (s) {
+        size_t n = strcspn(dotted, ".");
+        const ad_field *f;
+        if (n == 0 || n >= sizeof(part)) return false;
+        memcpy(part, dotted, n);
+        part[n] = '\0';
+        f = ad_schema_field(s, part);
+        if (!f) return false;
+        if (!dotted[n]) return f->kind == AD_FK_STRING || f->kind == AD_FK_STR_LIST;
+        if (f->kind != AD_FK_EMBED_LIST) return false;
+        s = f->embed;
+        dotted += n + 1;
+    }
+    return false;
+}

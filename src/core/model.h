@@ -93,6 +93,14 @@ extern const ad_schema ad_schema_asset;
 /* The field `name` of schema s, or NULL when s has no such field. */
 const ad_field *ad_schema_field(const ad_schema *s, const char *name);
 
+/* True when dotted (e.g. "profiles.asset_type") names a field the schema
+ * types as a string or a list of strings, reached from the root through
+ * embedded objects only (no free-form dictionaries, no numeric parts). In a
+ * valid document every value at such a path is a string, possibly inside
+ * one list, which lets a store answer equality on it exactly from an
+ * index. */
+bool ad_schema_string_path(const char *dotted);
+
 /* Writes the camelCase form of a snake_case name to out (asset_id → assetId,
  * index_mappings → indexMappings): an underscore between two other
  * characters is dropped and the character after it upper-cased (ASCII

@@ -113,8 +113,8 @@ out:
     return rc;
 }
 
-ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch,
-                           int64_t if_match, ad_doc *out, ad_error *err)
+ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch, int64_t if_match,
+                           ad_doc *out, ad_error *err)
 {
     int attempt;
     ad_code rc = ad_asset_validate_patch(patch, id, err);

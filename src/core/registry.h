@@ -29,24 +29,18 @@ ad_code ad_registry_create(ad_registry *r, const json_t *asset, ad_doc *out, ad_
  * document and stores it, provided the current revision is if_match
  * (AD_REV_ANY: whatever it is; a concurrent writer then makes this call
  * retry from a fresh read, so no update is lost). */
-ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch,
-                           int64_t if_match, ad_doc *out, ad_error *err);
+ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch, int64_t if_match,
+                           ad_doc *out, ad_error *err);
 
 ad_code ad_registry_delete(ad_registry *r, const char *id, int64_t if_match, ad_error *err);
 ad_code ad_registry_get(ad_registry *r, const char *id, ad_doc *out, ad_error *err);
 
 /* The fixed queries, as filters (free with ad_filter_free). */
-typedef enum {
-    AD_BY_TYPE,
-    AD_BY_SUB_TYPE,
-    AD_BY_TAG,
-    AD_BY_API_ROUTE
-} ad_fixed_query;
+typedef enum { AD_BY_TYPE, AD_BY_SUB_TYPE, AD_BY_TAG, AD_BY_API_ROUTE } ad_fixed_query;
 ad_code ad_registry_fixed_filter(ad_fixed_query kind, const char *value, ad_filter **out,
                                  ad_error *err);
 
 /* Starts a list query (see ad_query in store/meta.h). */
-ad_code ad_registry_find(ad_registry *r, const ad_query *q, ad_meta_cursor **out,
-                         ad_error *err);
+ad_code ad_registry_find(ad_registry *r, const ad_query *q, ad_meta_cursor **out, ad_error *err);
 
 #endif

@@ -32,9 +32,9 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#define HTTP_MAX_LISTENERS 16
+#define HTTP_MAX_LISTENERS    16
 #define HTTP_MAX_RESP_HEADERS 8
-#define HTTP_STREAM_BLOCK (64 * 1024)
+#define HTTP_STREAM_BLOCK     (64 * 1024)
 
 struct http_server {
     struct MHD_Daemon *daemons[HTTP_MAX_LISTENERS];
@@ -256,12 +256,10 @@ static void precheck(http_req *r)
     const char *cl;
     uint64_t declared;
     if (strlen(r->path) > HTTP_MAX_PATH) {
-        ad_fail(&r->early, AD_E_URI_TOO_LONG, "request path longer than %d bytes",
-                HTTP_MAX_PATH);
+        ad_fail(&r->early, AD_E_URI_TOO_LONG, "request path longer than %d bytes", HTTP_MAX_PATH);
         return;
     }
-    if (http_route_match(o->routes, o->nroutes, r->method, r->path, &r->match, &r->early))
-        return;
+    if (http_route_match(o->routes, o->nroutes, r->method, r->path, &r->match, &r->early)) return;
     r->max_body = r->match.route->max_body ? r->match.route->max_body : o->default_max_body;
     ad_buf_init(&r->body, r->max_body);
     cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -302,9 +300,8 @@ static void req_free(http_req *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     http_server *s = cls;
     http_req *r = *con_cls;
@@ -326,8 +323,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r->early.code && !r->responded) {
             ad_code rc = ad_buf_append(&r->body, upload_data, *upload_data_size);
             if (rc == AD_E_TOO_LARGE)
-                ad_fail(&r->early, rc, "request body is over the limit of %zu bytes",
-                        r->max_body);
+                ad_fail(&r->early, rc, "request body is over the limit of %zu bytes", r->max_body);
             else if (rc)
                 ad_fail(&r->early, rc, "out of memory reading the request body");
         }
@@ -335,8 +331,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->responded) return r->queued;
-    if (r->early.code) http_reply_error(r, r->early.code, r->early.msg);
-    else r->match.route->fn(r);
+    if (r->early.code)
+        http_reply_error(r, r->early.code, r->early.msg);
+    else
+        r->match.route->fn(r);
     if (!r->responded) http_reply_error(r, AD_E_INTERNAL, "the handler produced no response");
     return r->queued;
 }
@@ -352,8 +350,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         int status = r->responded ? r->status : 0;
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->responded &&
             toe != MHD_REQUEST_TERMINATED_CLIENT_ABORT)
-            ad_log(AD_LOG_WARN, "msg=\"response not completed\" path=\"%.200s\" reason=%d",
-                   r->path, (int)toe);
+            ad_log(AD_LOG_WARN, "msg=\"response not completed\" path=\"%.200s\" reason=%d", r->path,
+                   (int)toe);
         ad_log_access(r->method, r->path, status, r->bytes, elapsed_ms(&r->t0));
     }
     req_free(r);
@@ -426,8 +424,8 @@ static ad_code start_one(http_server *s, const char *spec, ad_error *err)
 {
     struct sockaddr_storage ss;
     bool v6 = false;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
     struct MHD_Daemon *d;
     ad_code rc = parse_listen(spec, &ss, &v6, err);
@@ -435,11 +433,11 @@ static ad_code start_one(http_server *s, const char *spec, ad_error *err)
     if (v6) flags |= MHD_USE_IPv6;
     d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->opts.threads ? s->opts.threads : 1),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
-        identity_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT, s->opts.conn_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, s->opts.conn_limit, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(s->opts.threads ? s->opts.threads : 1), MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->opts.conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        s->opts.conn_limit, MHD_OPTION_END);
     if (!d) return ad_fail(err, AD_E_UNAVAILABLE, "cannot listen on %s (in use?)", spec);
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     s->ports[s->ndaemons] = info ? info->port : 0;

@@ -24,10 +24,10 @@ typedef struct http_server http_server;
 typedef struct http_server_opts {
     const char *const *listen; /* "127.0.0.1:8080", "[::1]:8080"; port 0 = any */
     size_t nlisten;
-    unsigned threads;          /* per listener */
-    size_t default_max_body;   /* bytes */
-    unsigned conn_timeout_s;   /* idle connection timeout */
-    unsigned conn_limit;       /* per listener */
+    unsigned threads;        /* per listener */
+    size_t default_max_body; /* bytes */
+    unsigned conn_timeout_s; /* idle connection timeout */
+    unsigned conn_limit;     /* per listener */
     bool access_log;
     const http_route *routes;
     size_t nroutes;
@@ -44,7 +44,7 @@ void http_server_stop(http_server *s, unsigned grace_ms);
 /* --- for handlers --- */
 void *http_req_app(http_req *r);
 const char *http_req_method(http_req *r);
-const char *http_req_path(http_req *r); /* raw, undecoded */
+const char *http_req_path(http_req *r);            /* raw, undecoded */
 const char *http_req_param(http_req *r, size_t i); /* decoded route capture */
 /* A request header (case-insensitive name) or NULL. */
 const char *http_req_header(http_req *r, const char *name);

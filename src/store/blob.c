@@ -22,8 +22,7 @@ ad_code ad_blob_key_check(const char *key, ad_error *err)
 {
     size_t n = strlen(key), i, part = 0;
     if (n == 0 || n > AD_BLOB_KEY_MAX)
-        return ad_fail(err, AD_E_BAD_REQUEST, "object key must be 1 to %d bytes",
-                       AD_BLOB_KEY_MAX);
+        return ad_fail(err, AD_E_BAD_REQUEST, "object key must be 1 to %d bytes", AD_BLOB_KEY_MAX);
     if (!ad_utf8_valid(key, n))
         return ad_fail(err, AD_E_BAD_REQUEST, "object key is not valid UTF-8");
     for (i = 0; i <= n; i++) {
@@ -51,6 +50,6 @@ ad_code ad_blob_open(const char *url, ad_blob **out, ad_error *err)
         if (strlen(adapters[i]->scheme) == n && memcmp(adapters[i]->scheme, url, n) == 0)
             return adapters[i]->open(url, out, err);
     }
-    return ad_fail(err, AD_E_BAD_REQUEST, "blob store URL \"%s\": unknown scheme (known: %s)",
-                   url, ad_blob_schemes());
+    return ad_fail(err, AD_E_BAD_REQUEST, "blob store URL \"%s\": unknown scheme (known: %s)", url,
+                   ad_blob_schemes());
 }

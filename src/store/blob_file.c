@@ -134,8 +134,7 @@ static ad_code file_ping(ad_blob *base, ad_error *err)
     return AD_OK;
 }
 
-static ad_code file_writer_open(ad_blob *base, const char *key, ad_blob_writer **out,
-                                ad_error *err)
+static ad_code file_writer_open(ad_blob *base, const char *key, ad_blob_writer **out, ad_error *err)
 {
     file_blob *b = (file_blob *)base;
     ad_blob_writer *w = calloc(1, sizeof(*w));
@@ -233,8 +232,10 @@ static ad_code file_read(ad_blob *base, const char *key, uint64_t off, void *buf
     }
     do k = pread(fd, buf, n, (off_t)off);
     while (k < 0 && errno == EINTR);
-    if (k < 0) rc = io_fail(err, "cannot read", path);
-    else *got = (size_t)k;
+    if (k < 0)
+        rc = io_fail(err, "cannot read", path);
+    else
+        *got = (size_t)k;
     close(fd);
     return rc;
 }

@@ -33,6 +33,6 @@ ad_code ad_meta_open(const char *url, ad_meta **out, ad_error *err)
         if (strlen(adapters[i]->scheme) == n && memcmp(adapters[i]->scheme, url, n) == 0)
             return adapters[i]->open(url, out, err);
     }
-    return ad_fail(err, AD_E_BAD_REQUEST, "meta store URL \"%s\": unknown scheme (known: %s)",
-                   url, ad_meta_schemes());
+    return ad_fail(err, AD_E_BAD_REQUEST, "meta store URL \"%s\": unknown scheme (known: %s)", url,
+                   ad_meta_schemes());
 }

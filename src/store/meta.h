@@ -66,13 +66,13 @@ typedef struct ad_meta_ops {
     /* Inserts a new document (json is its canonical text, doc the same
      * parsed, for indexing). AD_E_EXISTS if id is taken. Sets *rev to 1.
      * Mandatory. */
-    ad_code (*insert)(ad_meta *m, const char *id, const char *json, size_t len,
-                      const json_t *doc, int64_t *rev, ad_error *err);
+    ad_code (*insert)(ad_meta *m, const char *id, const char *json, size_t len, const json_t *doc,
+                      int64_t *rev, ad_error *err);
     /* Replaces a document if its revision is expect_rev (or any, with
      * AD_REV_ANY). AD_E_NOT_FOUND, AD_E_PRECONDITION on a revision
      * mismatch. Sets *rev to the new revision. Mandatory. */
-    ad_code (*replace)(ad_meta *m, const char *id, int64_t expect_rev, const char *json,
-                       size_t len, const json_t *doc, int64_t *rev, ad_error *err);
+    ad_code (*replace)(ad_meta *m, const char *id, int64_t expect_rev, const char *json, size_t len,
+                       const json_t *doc, int64_t *rev, ad_error *err);
     /* Deletes a document under the same revision rule. Mandatory. */
     ad_code (*remove)(ad_meta *m, const char *id, int64_t expect_rev, ad_error *err);
 

@@ -17,7 +17,8 @@
  * so MongoDB's semantics come from one evaluator, not from SQL. When every
  * node of a filter is exact for the schema (string equality on a field the
  * model types as a string), the evaluation and skip/limit move into SQL and
- * rows go to the client untouched — the fixed queries (by type, sub-type,
+ * rows go to the client untouched (ad_schema_string_path tells which
+ * fields those are) — the fixed queries (by type, sub-type,
  * tag, api route) are such filters.
  *
  * Connections come from a pool: a request checks one out and returns it
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "store/meta.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -81,7 +83,7 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS asset_paths_by_seq ON asset_paths(seq);"
     "PRAGMA user_version = 1;";
 
-#define CACHE_SLOTS 16
+#define CACHE_SLOTS    16
 #define SQLITE_BUSY_MS 10000
 
 typedef struct conn {
@@ -119,8 +121,7 @@ static ad_code db_fail(sqlite3 *db, ad_error *err, const char *what)
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         return ad_fail(err, AD_E_UNAVAILABLE, "meta store busy while %s: %s", what,
                        sqlite3_errmsg(db));
-    return ad_fail(err, AD_E_BACKEND, "meta store failed while %s: %s", what,
-                   sqlite3_errmsg(db));
+    return ad_fail(err, AD_E_BACKEND, "meta store failed while %s: %s", what, sqlite3_errmsg(db));
 }
 
 static void conn_close(conn *c)
@@ -288,7 +289,8 @@ static ad_code sqlite_ping(ad_meta *base, ad_error *err)
     ad_code rc = conn_get(m, &c, err);
     if (rc) return rc;
     st = stmt(c, ST_PING, err);
-    if (!st) rc = AD_E_UNAVAILABLE;
+    if (!st)
+        rc = AD_E_UNAVAILABLE;
     else if (sqlite3_step(st) != SQLITE_ROW)
         rc = ad_fail(err, AD_E_UNAVAILABLE, "meta store %s: %s", m->path, sqlite3_errmsg(c->db));
     if (st) sqlite3_reset(st);
@@ -354,8 +356,10 @@ static ad_code index_row(indexer *ix, int t, const json_t *v, ad_error *err)
         sqlite3_bind_text(st, 3, json_string_value(v), (int)json_string_length(v), SQLITE_STATIC);
         break;
     case T_NUM:
-        if (json_is_integer(v)) sqlite3_bind_int64(st, 3, json_integer_value(v));
-        else sqlite3_bind_double(st, 3, json_real_value(v));
+        if (json_is_integer(v))
+            sqlite3_bind_int64(st, 3, json_integer_value(v));
+        else
+            sqlite3_bind_double(st, 3, json_real_value(v));
         break;
     case T_BOOL:
         sqlite3_bind_int(st, 3, json_is_true(v));
@@ -490,9 +494,9 @@ static ad_code lookup_for_write(conn *c, const char *id, int64_t expect_rev, int
         *seq = sqlite3_column_int64(st, 0);
         *rev = sqlite3_column_int64(st, 1);
         if (expect_rev != AD_REV_ANY && expect_rev != *rev)
-            rc = ad_fail(err, AD_E_PRECONDITION,
-                         "asset %s is at revision %lld, not %lld (If-Match)", id,
-                         (long long)*rev, (long long)expect_rev);
+            rc =
+                ad_fail(err, AD_E_PRECONDITION, "asset %s is at revision %lld, not %lld (If-Match)",
+                        id, (long long)*rev, (long long)expect_rev);
     } else if (step == SQLITE_DONE) {
         rc = ad_fail(err, AD_E_NOT_FOUND, "asset %s not found", id);
     } else {
@@ -563,19 +567,6 @@ static ad_code sqlite_remove(ad_meta *base, const char *id, int64_t expect_rev, 
 }
 
 /* --- compiling a filter into index conditions --- */
-
-/* Fields the model types as plain strings or lists of strings, reached
- * through at most one list of embedded objects: for these, "a row
- * (path, string, v) exists" is exactly MongoDB's equality. */
-static const char *const exact_string_paths[] = {
-    "asset_id", "asset_uri", "asset_version", "asset_profile_id", "asset_file_ids",
-    "asset_container_uri", "asset_policy_ids", "asset_workflow_id", "asset_api_ids",
-    "asset_brief_description", "profiles.asset_profile_id", "profiles.asset_type",
-    "profiles.asset_sub_type", "profiles.asset_id", "profiles.asset_tags",
-    "profiles.asset_description", "policies.asset_policy_id", "policies.asset_id",
-    "policies.asset_policy_type", "files.asset_file_id", "files.asset_file_type",
-    "files.asset_file_mime_type", "files.asset_file_url", "apis.asset_api_id", "apis.asset_id",
-    "apis.asset_api_svc", "apis.asset_api_route", "apis.asset_api_protocol", NULL};
 
 static bool path_has_number(const char *p)
 {
@@ -650,14 +641,6 @@ static bool indexable(const ad_filter *f)
     }
 }
 
-static bool exact_path(const char *path)
-{
-    size_t i;
-    for (i = 0; exact_string_paths[i]; i++)
-        if (strcmp(exact_string_paths[i], path) == 0) return true;
-    return false;
-}
-
 /* True when the index conditions select exactly the matching documents. */
 static bool exact(const ad_filter *f)
 {
@@ -671,11 +654,11 @@ static bool exact(const ad_filter *f)
             if (!exact(f->kids[i]) || !indexable(f->kids[i])) return false;
         return f->nkids > 0;
     case AD_FOP_EQ:
-        return json_is_string(f->arg) && exact_path(f->path);
+        return json_is_string(f->arg) && ad_schema_string_path(f->path);
     case AD_FOP_IN:
         for (i = 0; i < json_array_size(f->arg); i++)
             if (!json_is_string(json_array_get(f->arg, i))) return false;
-        return json_array_size(f->arg) > 0 && exact_path(f->path);
+        return json_array_size(f->arg) > 0 && ad_schema_string_path(f->path);
     default:
         return false;
     }
@@ -695,9 +678,12 @@ static void put(sqlc *q, const char *s)
 
 static void bind(sqlc *q, json_t *v)
 {
-    if (!v) q->rc = AD_E_NOMEM;
-    else if (!q->rc && json_array_append_new(q->binds, v)) q->rc = AD_E_NOMEM;
-    else if (q->rc) json_decref(v);
+    if (!v)
+        q->rc = AD_E_NOMEM;
+    else if (!q->rc && json_array_append_new(q->binds, v))
+        q->rc = AD_E_NOMEM;
+    else if (q->rc)
+        json_decref(v);
 }
 
 static int type_tag(const json_t *v)
@@ -766,8 +752,8 @@ static char *full_path(const char *prefix, const char *path)
 
 static void emit_field(sqlc *q, const ad_filter *f, const char *path)
 {
-    static const char *const cmp[] = {[AD_FOP_GT] = ">", [AD_FOP_GTE] = ">=",
-                                      [AD_FOP_LT] = "<", [AD_FOP_LTE] = "<="};
+    static const char *const cmp[] = {
+        [AD_FOP_GT] = ">", [AD_FOP_GTE] = ">=", [AD_FOP_LT] = "<", [AD_FOP_LTE] = "<="};
     size_t i;
     switch (f->op) {
     case AD_FOP_EQ:
@@ -850,8 +836,8 @@ static bool sort_path_ok(const char *p)
 {
     if (!*p || *p == '.') return false;
     for (; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == '_' || (*p == '.' && p[1] && p[1] != '.')))
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || (*p == '.' && p[1] && p[1] != '.')))
             return false;
     return true;
 }
@@ -869,8 +855,10 @@ static char *json_path(const char *dotted)
         size_t n = end ? (size_t)(end - p) : strlen(p), i;
         bool digits = true;
         for (i = 0; i < n; i++) digits = digits && p[i] >= '0' && p[i] <= '9';
-        if (digits) ad_buf_printf(&b, "[%.*s]", (int)n, p);
-        else ad_buf_printf(&b, ".\"%.*s\"", (int)n, p);
+        if (digits)
+            ad_buf_printf(&b, "[%.*s]", (int)n, p);
+        else
+            ad_buf_printf(&b, ".\"%.*s\"", (int)n, p);
         p += n + (end ? 1 : 0);
     }
     return ad_buf_steal(&b, NULL);
@@ -929,8 +917,7 @@ static void bind_all(sqlite3_stmt *st, const json_t *binds)
     }
 }
 
-static ad_code sqlite_find(ad_meta *base, const ad_query *qr, ad_meta_cursor **out,
-                           ad_error *err)
+static ad_code sqlite_find(ad_meta *base, const ad_query *qr, ad_meta_cursor **out, ad_error *err)
 {
     sqlite_meta *m = (sqlite_meta *)base;
     sqlc q = {{0}, json_array(), AD_OK};

@@ -75,12 +75,18 @@ ad_code ad_buf_json_string(ad_buf *b, const char *s, size_t n)
         char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
         const char *rep = NULL;
         size_t replen = 2;
-        if (c == '"') rep = "\\\"";
-        else if (c == '\\') rep = "\\\\";
-        else if (c == '\n') rep = "\\n";
-        else if (c == '\r') rep = "\\r";
-        else if (c == '\t') rep = "\\t";
-        else if (c < 0x20 || c == 0x7f) rep = esc, replen = 6;
+        if (c == '"')
+            rep = "\\\"";
+        else if (c == '\\')
+            rep = "\\\\";
+        else if (c == '\n')
+            rep = "\\n";
+        else if (c == '\r')
+            rep = "\\r";
+        else if (c == '\t')
+            rep = "\\t";
+        else if (c < 0x20 || c == 0x7f)
+            rep = esc, replen = 6;
         if (!rep) continue;
         rc = ad_buf_append(b, s + start, i - start);
         if (!rc) rc = ad_buf_append(b, rep, replen);

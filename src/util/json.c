@@ -16,12 +16,16 @@ static ad_code check_depth(const char *buf, size_t len, size_t max_depth, ad_err
         col++;
         if (c == '\n') line++, col = 0;
         if (in_str) {
-            if (esc) esc = 0;
-            else if (c == '\\') esc = 1;
-            else if (c == '"') in_str = 0;
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
             continue;
         }
-        if (c == '"') in_str = 1;
+        if (c == '"')
+            in_str = 1;
         else if (c == '[' || c == '{') {
             if (++depth > max_depth)
                 return ad_fail(err, AD_E_BAD_JSON,
@@ -35,8 +39,7 @@ static ad_code check_depth(const char *buf, size_t len, size_t max_depth, ad_err
     return AD_OK;
 }
 
-ad_code ad_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out,
-                      ad_error *err)
+ad_code ad_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, ad_error *err)
 {
     json_error_t je;
     json_t *j;

@@ -19,8 +19,7 @@
 /* Parses len bytes of JSON. Any JSON value is accepted at the top level.
  * On failure returns AD_E_BAD_JSON with a message like
  * "invalid JSON at line 3 column 7: '}' expected near ']'". */
-ad_code ad_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out,
-                      ad_error *err);
+ad_code ad_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, ad_error *err);
 
 /* Compact serialization in insertion order; caller frees. NULL on failure. */
 char *ad_json_dump(const json_t *j, size_t *len);

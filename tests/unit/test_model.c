@@ -898,8 +898,39 @@ out:
     json_decref(doc);
 }
 
+static void test_string_paths(void)
+{
+    static const struct {
+        const char *path;
+        bool want;
+    } cases[] = {
+        {"asset_id", true},
+        {"asset_file_ids", true},
+        {"asset_brief_description", true},
+        {"profiles.asset_type", true},
+        {"profiles.asset_tags", true},
+        {"apis.asset_api_route", true},
+        {"index_mappings.table_name", true},
+        {"index_mappings.render_page_no", false}, /* integer */
+        {"profiles", false},                      /* list of objects */
+        {"profiles.asset_metadata", false},       /* free-form */
+        {"profiles.asset_metadata.name", false},  /* inside free-form */
+        {"profiles.0.asset_type", false},         /* numeric part */
+        {"asset_container_registry_creds_config", false},
+        {"nope", false},
+        {"", false},
+        {"asset_id.x", false},
+        {"profiles.", false},
+    };
+    size_t i;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK(ad_schema_string_path(cases[i].path) == cases[i].want, "string path \"%s\"",
+              cases[i].path);
+}
+
 int main(void)
 {
+    test_string_paths();
     test_documents();
     test_mutations();
     test_asset_id();
