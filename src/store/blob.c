@@ -29,6 +29,10 @@ ad_code ad_blob_key_check(const char *key, ad_error *err)
         unsigned char c = (unsigned char)key[i];
         if (c == '/' || c == '\0') {
             size_t len = i - part;
+            if (len > AD_BLOB_KEY_PART_MAX)
+                return ad_fail(err, AD_E_BAD_REQUEST,
+                               "object key: a part is longer than %d bytes",
+                               AD_BLOB_KEY_PART_MAX);
             if (len == 0 || (len == 1 && key[part] == '.') ||
                 (len == 2 && key[part] == '.' && key[part + 1] == '.'))
                 return ad_fail(err, AD_E_BAD_REQUEST,

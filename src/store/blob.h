@@ -16,7 +16,8 @@
 
 #include "util/err.h"
 
-#define AD_BLOB_KEY_MAX 1024 /* bytes */
+#define AD_BLOB_KEY_MAX      1024 /* bytes */
+#define AD_BLOB_KEY_PART_MAX 255  /* bytes between slashes (a file name) */
 
 typedef struct ad_blob ad_blob;
 typedef struct ad_blob_writer ad_blob_writer;
@@ -56,8 +57,9 @@ struct ad_blob {
     const ad_blob_ops *ops;
 };
 
-/* Keys: 1..AD_BLOB_KEY_MAX bytes of valid UTF-8, '/'-separated parts that
- * are not empty, "." or "..", no NUL, control bytes or backslashes. */
+/* Keys: 1..AD_BLOB_KEY_MAX bytes of valid UTF-8, '/'-separated parts of at
+ * most AD_BLOB_KEY_PART_MAX bytes that are not empty, "." or "..", no NUL,
+ * control bytes or backslashes. */
 ad_code ad_blob_key_check(const char *key, ad_error *err);
 
 ad_code ad_blob_open(const char *url, ad_blob **out, ad_error *err);

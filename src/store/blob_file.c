@@ -219,6 +219,7 @@ static ad_code file_read(ad_blob *base, const char *key, uint64_t off, void *buf
                          size_t *got, ad_error *err)
 {
     char path[PATH_MAX];
+    struct stat st;
     ssize_t k;
     int fd;
     ad_code rc = key_path((file_blob *)base, key, path, sizeof(path), err);
@@ -230,12 +231,16 @@ static ad_code file_read(ad_blob *base, const char *key, uint64_t off, void *buf
             return ad_fail(err, AD_E_NOT_FOUND, "object %s not found", key);
         return io_fail(err, "cannot open", path);
     }
-    do k = pread(fd, buf, n, (off_t)off);
-    while (k < 0 && errno == EINTR);
-    if (k < 0)
-        rc = io_fail(err, "cannot read", path);
-    else
-        *got = (size_t)k;
+    if (fstat(fd, &st) != 0) {
+        rc = io_fail(err, "cannot stat", path);
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = ad_fail(err, AD_E_NOT_FOUND, "object %s not found", key);
+    } else if (off < (uint64_t)st.st_size) {
+        do k = pread(fd, buf, n, (off_t)off);
+        while (k < 0 && errno == EINTR);
+        if (k < 0) rc = io_fail(err, "cannot read", path);
+        else *got = (size_t)k;
+    }
     close(fd);
     return rc;
 }
@@ -245,7 +250,9 @@ static ad_code file_remove(ad_blob *base, const char *key, ad_error *err)
     char path[PATH_MAX];
     ad_code rc = key_path((file_blob *)base, key, path, sizeof(path), err);
     if (rc) return rc;
-    if (unlink(path) != 0 && errno != ENOENT) return io_fail(err, "cannot remove", path);
+    /* a directory is a key prefix, not an object: nothing to remove */
+    if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR && errno != EISDIR)
+        return io_fail(err, "cannot remove", path);
     return AD_OK;
 }
 

@@ -83,7 +83,12 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS asset_paths_by_seq ON asset_paths(seq);"
     "PRAGMA user_version = 1;";
 
-#define CACHE_SLOTS    16
+#define CACHE_SLOTS 16
+/* Bounds on the narrowing SQL. Conditions left out still hold for the
+ * candidates (every emitted condition is necessary), and the cursor checks
+ * the whole filter, so a cap only costs selectivity, never correctness. */
+#define SQL_MAX_AND 8 /* conditions emitted per $and / $all */
+#define SQL_MAX_OR 32 /* wider $or are not narrowed */
 #define SQLITE_BUSY_MS 10000
 
 typedef struct conn {
@@ -629,7 +634,7 @@ static bool indexable(const ad_filter *f)
     case AD_FOP_OR:
         for (i = 0; i < f->nkids; i++)
             if (!indexable(f->kids[i])) return false;
-        return f->nkids > 0;
+        return f->nkids > 0 && f->nkids <= SQL_MAX_OR;
     case AD_FOP_TRUE:
     case AD_FOP_NOR:
     case AD_FOP_NOT:
@@ -652,7 +657,7 @@ static bool exact(const ad_filter *f)
     case AD_FOP_OR:
         for (i = 0; i < f->nkids; i++)
             if (!exact(f->kids[i]) || !indexable(f->kids[i])) return false;
-        return f->nkids > 0;
+        return f->nkids > 0 && f->nkids <= SQL_MAX_AND;
     case AD_FOP_EQ:
         return json_is_string(f->arg) && ad_schema_string_path(f->path);
     case AD_FOP_IN:
@@ -736,6 +741,32 @@ static void cond_path(sqlc *q, const char *path, int t, const char *op, const js
 
 static void emit(sqlc *q, const ad_filter *f, const char *prefix);
 
+/* $in: one index range per type of value, "v IN (…)" for the scalars. */
+static void emit_in(sqlc *q, const json_t *values, const char *path)
+{
+    static const int tags[] = {T_STR, T_NUM, T_BOOL, T_ARRAY, T_OBJECT};
+    size_t i, k, selects = 0;
+    put(q, "seq IN (");
+    for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++) {
+        size_t n = 0;
+        for (i = 0; i < json_array_size(values); i++) {
+            const json_t *v = json_array_get(values, i);
+            if (type_tag(v) != tags[k]) continue;
+            if (n++ == 0) {
+                if (selects++) put(q, " UNION ALL ");
+                select_path(q, path, tags[k], NULL, NULL);
+                if (tags[k] == T_ARRAY || tags[k] == T_OBJECT) break;
+                put(q, " AND v IN (?");
+            } else {
+                put(q, ", ?");
+            }
+            bind(q, bind_value(v));
+        }
+        if (n && tags[k] != T_ARRAY && tags[k] != T_OBJECT) put(q, ")");
+    }
+    put(q, ")");
+}
+
 /* The path of f as seen from the document root (inside $elemMatch, the
  * element's path is the prefix). */
 static char *full_path(const char *prefix, const char *path)
@@ -766,17 +797,11 @@ static void emit_field(sqlc *q, const ad_filter *f, const char *path)
         cond_path(q, path, type_tag(f->arg), cmp[f->op], f->arg);
         break;
     case AD_FOP_IN:
-        put(q, "seq IN (");
-        for (i = 0; i < json_array_size(f->arg); i++) {
-            const json_t *v = json_array_get(f->arg, i);
-            if (i) put(q, " UNION ALL ");
-            select_path(q, path, type_tag(v), "=", v);
-        }
-        put(q, ")");
+        emit_in(q, f->arg, path);
         break;
     case AD_FOP_ALL:
         put(q, "(");
-        for (i = 0; i < json_array_size(f->arg); i++) {
+        for (i = 0; i < json_array_size(f->arg) && i < SQL_MAX_AND; i++) {
             const json_t *v = json_array_get(f->arg, i);
             if (i) put(q, " AND ");
             cond_path(q, path, type_tag(v), "=", v);
@@ -815,6 +840,7 @@ static void emit(sqlc *q, const ad_filter *f, const char *prefix)
         put(q, "(");
         for (i = 0; i < f->nkids; i++) {
             if (!indexable(f->kids[i])) continue;
+            if (f->op == AD_FOP_AND && n == SQL_MAX_AND) break;
             if (n++) put(q, f->op == AD_FOP_AND ? " AND " : " OR ");
             emit(q, f->kids[i], prefix);
         }
@@ -864,12 +890,15 @@ static char *json_path(const char *dotted)
     return ad_buf_steal(&b, NULL);
 }
 
-static ad_code build_query(const ad_query *qr, sqlc *q, bool *is_exact, ad_error *err)
+/* Builds the query of qr; with narrow false, a scan of every document in
+ * order (the cursor then evaluates the whole filter). */
+static ad_code build_query(const ad_query *qr, bool narrow, sqlc *q, bool *is_exact,
+                           ad_error *err)
 {
     const ad_filter *f = qr->filter;
-    *is_exact = exact(f);
+    *is_exact = narrow ? exact(f) : f->op == AD_FOP_TRUE;
     put(q, "SELECT doc FROM assets");
-    if (indexable(f)) {
+    if (narrow && indexable(f)) {
         put(q, " WHERE ");
         emit(q, f, NULL);
     }
@@ -920,21 +949,30 @@ static void bind_all(sqlite3_stmt *st, const json_t *binds)
 static ad_code sqlite_find(ad_meta *base, const ad_query *qr, ad_meta_cursor **out, ad_error *err)
 {
     sqlite_meta *m = (sqlite_meta *)base;
-    sqlc q = {{0}, json_array(), AD_OK};
-    ad_meta_cursor *cur;
-    bool is_exact = false;
-    ad_code rc;
+    sqlc q = {{0}, NULL, AD_OK};
+    ad_meta_cursor *cur = calloc(1, sizeof(*cur));
+    bool is_exact = false, narrow;
+    ad_code rc = cur ? conn_get(m, &cur->c, err) : ad_fail(err, AD_E_NOMEM, "out of memory");
     *out = NULL;
-    ad_buf_init(&q.sql, 1 << 20);
-    if (!q.binds) return ad_fail(err, AD_E_NOMEM, "out of memory");
-    rc = build_query(qr, &q, &is_exact, err);
-    cur = rc ? NULL : calloc(1, sizeof(*cur));
-    if (!rc && !cur) rc = ad_fail(err, AD_E_NOMEM, "out of memory");
-    if (!rc) rc = conn_get(m, &cur->c, err);
-    if (!rc) {
-        cur->m = m;
-        cur->st = stmt_cached(cur->c, q.sql.data, err);
-        if (!cur->st) rc = err ? err->code : AD_E_BACKEND;
+    ad_buf_init(&q.sql, 256 * 1024);
+    /* a filter too big for narrowing SQL (SQLite's compound-select and
+     * expression-depth limits) still gets its answer, from a scan */
+    for (narrow = true; !rc; narrow = false) {
+        ad_buf_reset(&q.sql);
+        json_decref(q.binds);
+        q.binds = json_array();
+        q.rc = q.binds ? AD_OK : AD_E_NOMEM;
+        rc = build_query(qr, narrow, &q, &is_exact, err);
+        if (!rc) {
+            cur->m = m;
+            cur->st = stmt_cached(cur->c, q.sql.data, err);
+            if (!cur->st) rc = err ? err->code : AD_E_BACKEND;
+        }
+        if (!rc || !narrow || rc == AD_E_BAD_REQUEST || rc == AD_E_NOMEM) break;
+        ad_log(AD_LOG_DEBUG, "msg=\"filter too large to narrow; scanning\" error=\"%s\"",
+               err ? err->msg : "");
+        rc = AD_OK;
+        ad_error_clear(err);
     }
     if (!rc) {
         bind_all(cur->st, q.binds);
@@ -943,7 +981,7 @@ static ad_code sqlite_find(ad_meta *base, const ad_query *qr, ad_meta_cursor **o
         cur->limit = is_exact ? UINT64_MAX : qr->limit;
         *out = cur;
     } else if (cur) {
-        conn_put(m, cur->c);
+        if (cur->c) conn_put(m, cur->c);
         free(cur);
     }
     ad_buf_free(&q.sql);

@@ -13,20 +13,20 @@
 
 static int check_passed, check_failed;
 
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            check_passed++;                                                                    \
-        } else {                                                                               \
-            check_failed++;                                                                    \
-            fprintf(stderr, "%s:%d: FAILED: %s: ", __FILE__, __LINE__, #cond);                 \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-        }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: FAILED: %s: ", __FILE__, __LINE__, #cond);                     \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR(got, want)                                                                   \
-    CHECK((got) && strcmp((got), (want)) == 0, "got \"%s\", want \"%s\"",                    \
+#define CHECK_STR(got, want)                                                                       \
+    CHECK((got) && strcmp((got), (want)) == 0, "got \"%s\", want \"%s\"",                          \
           (got) ? (got) : "(null)", (want))
 
 static inline int check_summary(const char *name)

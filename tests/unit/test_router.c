@@ -13,10 +13,8 @@ static void h(http_req *r)
 }
 
 static const http_route routes[] = {
-    {"POST", "/assets", h, 0, 0},
-    {"GET", "/assets/{}", h, 0, 0},
-    {"PUT", "/assets/{}", h, 0, 0},
-    {"GET", "/query/by-api-route/{*}", h, 0, 0},
+    {"POST", "/assets", h, 0, 0},   {"GET", "/assets/{}", h, 0, 0},
+    {"PUT", "/assets/{}", h, 0, 0}, {"GET", "/query/by-api-route/{*}", h, 0, 0},
     {"GET", "/a/{}/b/{}", h, 0, 0},
 };
 #define N (sizeof(routes) / sizeof(routes[0]))

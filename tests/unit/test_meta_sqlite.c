@@ -1,0 +1,228 @@
+/*
+ * test_meta_sqlite.c — the SQLite meta store adapter (store/meta_sqlite.c):
+ * the port's contract suite (meta_contract.c) on a fresh file, then what is
+ * particular to an embedded file: the data survives closing and reopening,
+ * and two handles on one file see each other's writes.
+ */
+#include <ftw.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/filter.h"
+#include "meta_contract.h"
+#include "store/meta.h"
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *doc_text(const char *id, int n, size_t *len, json_t **doc)
+{
+    char *s;
+    *doc = json_pack("{s:s, s:s, s:s, s:s, s:[], s:[], s:i}", "asset_id", id, "asset_uri",
+                     "uri://x", "asset_version", "v1", "asset_profile_id", "pp", "asset_file_ids",
+                     "profiles", "n", n);
+    s = json_dumps(*doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    *len = strlen(s);
+    return s;
+}
+
+/* Number of documents find {} returns, or -1 on error. */
+static long count_all(ad_meta *m)
+{
+    json_t *fj = json_object();
+    ad_filter *f = NULL;
+    ad_meta_cursor *c = NULL;
+    ad_error err = {0};
+    long n = 0;
+    if (ad_filter_parse(fj, &f, &err) != AD_OK) n = -1;
+    if (n == 0) {
+        ad_query q = {f, NULL, false, 0, UINT64_MAX};
+        if (m->ops->find(m, &q, &c, &err) != AD_OK) n = -1;
+    }
+    while (n >= 0) {
+        const char *j;
+        size_t len;
+        if (m->ops->cursor_next(c, &j, &len, &err) != AD_OK)
+            n = -1;
+        else if (!j)
+            break;
+        else
+            n++;
+    }
+    m->ops->cursor_close(c);
+    ad_filter_free(f);
+    json_decref(fj);
+    return n;
+}
+
+static void test_open_errors(const char *dir)
+{
+    ad_meta *m = NULL;
+    ad_error err = {0};
+    char url[4200];
+    ad_code rc;
+
+    rc = ad_meta_open("nosuch:///x.db", &m, &err);
+    CHECK(rc == AD_E_BAD_REQUEST && !m, "unknown scheme: %s", ad_code_name(rc));
+    rc = ad_meta_open("sqlite://", &m, &err);
+    CHECK(rc == AD_E_BAD_REQUEST && !m, "sqlite:// without a path: %s", ad_code_name(rc));
+    rc = ad_meta_open("no-colon", &m, &err);
+    CHECK(rc == AD_E_BAD_REQUEST && !m, "URL without a scheme: %s", ad_code_name(rc));
+    snprintf(url, sizeof(url), "sqlite://%s/no/such/dir/t.db", dir);
+    rc = ad_meta_open(url, &m, &err);
+    CHECK(rc == AD_E_UNAVAILABLE && !m, "file in a missing directory: %s (%s)", ad_code_name(rc),
+          err.msg);
+}
+
+static void test_sqlite_specific(const char *dir, const char *url)
+{
+    ad_meta *m1 = NULL, *m2 = NULL, *m3 = NULL;
+    ad_error err = {0};
+    ad_code rc;
+    ad_doc out = {0};
+    json_t *doc;
+    size_t len;
+    char *text;
+    int64_t rev = 0;
+    long before;
+
+    /* reopen: the contract suite left documents behind */
+    rc = ad_meta_open(url, &m1, &err);
+    CHECK(rc == AD_OK, "reopen %s: %s (%s)", url, ad_code_name(rc), err.msg);
+    if (rc) return;
+    before = count_all(m1);
+    CHECK(before > 200, "reopened store holds %ld documents, want the suite's (> 200)", before);
+    rc = m1->ops->get(m1, "hot", &out, &err);
+    CHECK(rc == AD_OK && out.rev == 201, "reopened store: hot at rev %lld (%s)", (long long)out.rev,
+          ad_code_name(rc));
+    ad_doc_free(&out);
+
+    /* a second handle on the same file sees the first one's writes */
+    rc = ad_meta_open(url, &m2, &err);
+    CHECK(rc == AD_OK, "second open of %s: %s (%s)", url, ad_code_name(rc), err.msg);
+    if (rc) {
+        m1->ops->close(m1);
+        return;
+    }
+    text = doc_text("shared", 1, &len, &doc);
+    rc = m1->ops->insert(m1, "shared", text, len, doc, &rev, &err);
+    CHECK(rc == AD_OK, "insert through handle 1: %s (%s)", ad_code_name(rc), err.msg);
+    free(text);
+    json_decref(doc);
+    rc = m2->ops->get(m2, "shared", &out, &err);
+    CHECK(rc == AD_OK && out.rev == 1, "handle 2 get of handle 1's insert: %s", ad_code_name(rc));
+    ad_doc_free(&out);
+    CHECK(count_all(m2) == before + 1, "handle 2 find {} after handle 1's insert: %ld, want %ld",
+          count_all(m2), before + 1);
+
+    text = doc_text("shared", 2, &len, &doc);
+    rc = m2->ops->replace(m2, "shared", 1, text, len, doc, &rev, &err);
+    CHECK(rc == AD_OK && rev == 2, "replace through handle 2: %s rev %lld", ad_code_name(rc),
+          (long long)rev);
+    rc = m1->ops->replace(m1, "shared", 1, text, len, doc, &rev, &err);
+    CHECK(rc == AD_E_PRECONDITION, "handle 1 replace with the rev handle 2 replaced: %s",
+          ad_code_name(rc));
+    free(text);
+    json_decref(doc);
+    rc = m1->ops->get(m1, "shared", &out, &err);
+    CHECK(rc == AD_OK && out.rev == 2 && out.json && strstr(out.json, "\"n\":2"),
+          "handle 1 sees handle 2's replace: %s rev %lld", ad_code_name(rc), (long long)out.rev);
+    ad_doc_free(&out);
+    {
+        json_t *fj = json_pack("{s:i}", "n", 2);
+        ad_filter *f = NULL;
+        ad_meta_cursor *c = NULL;
+        const char *j = NULL;
+        size_t n = 0;
+        int rows = 0;
+        ad_filter_parse(fj, &f, &err);
+        ad_query q = {f, NULL, false, 0, UINT64_MAX};
+        rc = m1->ops->find(m1, &q, &c, &err);
+        while (rc == AD_OK && m1->ops->cursor_next(c, &j, &n, &err) == AD_OK && j)
+            rows += strstr(j, "\"asset_id\":\"shared\"") != NULL;
+        CHECK(rows == 1, "handle 1 finds handle 2's replaced value through the index: %d", rows);
+        m1->ops->cursor_close(c);
+        ad_filter_free(f);
+        json_decref(fj);
+    }
+
+    rc = m1->ops->remove(m1, "shared", 2, &err);
+    CHECK(rc == AD_OK, "remove through handle 1: %s", ad_code_name(rc));
+    rc = m2->ops->get(m2, "shared", &out, &err);
+    CHECK(rc == AD_E_NOT_FOUND, "handle 2 after handle 1's remove: %s", ad_code_name(rc));
+    ad_doc_free(&out);
+
+    /* the last write before closing survives */
+    text = doc_text("last", 3, &len, &doc);
+    rc = m2->ops->insert(m2, "last", text, len, doc, &rev, &err);
+    CHECK(rc == AD_OK, "insert last: %s", ad_code_name(rc));
+    free(text);
+    json_decref(doc);
+    m1->ops->close(m1);
+    m2->ops->close(m2);
+
+    rc = ad_meta_open(url, &m3, &err);
+    CHECK(rc == AD_OK, "third open: %s (%s)", ad_code_name(rc), err.msg);
+    if (rc) return;
+    rc = m3->ops->ping(m3, &err);
+    CHECK(rc == AD_OK, "ping after reopen: %s", ad_code_name(rc));
+    rc = m3->ops->get(m3, "last", &out, &err);
+    CHECK(rc == AD_OK && out.rev == 1, "after reopen, last: %s", ad_code_name(rc));
+    ad_doc_free(&out);
+    CHECK(count_all(m3) == before + 1, "after reopen find {}: %ld, want %ld", count_all(m3),
+          before + 1);
+
+    /* a sort path that is not a field path is refused, not spliced into SQL */
+    {
+        json_t *fj = json_object();
+        ad_filter *f = NULL;
+        ad_meta_cursor *c = NULL;
+        ad_filter_parse(fj, &f, &err);
+        ad_query q = {f, "n); DROP TABLE assets; --", false, 0, UINT64_MAX};
+        rc = m3->ops->find(m3, &q, &c, &err);
+        CHECK(rc == AD_E_BAD_REQUEST && !c, "hostile sort path: %s", ad_code_name(rc));
+        m3->ops->cursor_close(c);
+        ad_filter_free(f);
+        json_decref(fj);
+    }
+    CHECK(count_all(m3) == before + 1, "after the hostile sort path find {}: %ld", count_all(m3));
+    m3->ops->close(m3);
+    (void)dir;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/assetd-meta-XXXXXX";
+    char url[256];
+    int failed;
+
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(url, sizeof(url), "sqlite://%s/t.db", dir);
+
+    failed = meta_contract_run(url);
+    CHECK(failed == 0, "the meta store contract suite had %d failed checks (see above)", failed);
+
+    test_sqlite_specific(dir, url);
+    test_open_errors(dir);
+
+    rm_tree(dir);
+    return check_summary("test_meta_sqlite");
+}
