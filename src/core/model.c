@@ -405,22 +405,33 @@ json_t *ad_asset_normalize(const json_t *asset)
     return normalize_object(&ad_schema_asset, asset);
 }
 
-bool ad_schema_string_path(const char *dotted)
+/* The schema field dotted leads to, through embedded lists only. */
+static const ad_field *schema_path_field(const char *dotted)
 {
     const ad_schema *s = &ad_schema_asset;
     char part[128];
     while (s) {
         size_t n = strcspn(dotted, ".");
         const ad_field *f;
-        if (n == 0 || n >= sizeof(part)) return false;
+        if (n == 0 || n >= sizeof(part)) return NULL;
         memcpy(part, dotted, n);
         part[n] = '\0';
         f = ad_schema_field(s, part);
-        if (!f) return false;
-        if (!dotted[n]) return f->kind == AD_FK_STRING || f->kind == AD_FK_STR_LIST;
-        if (f->kind != AD_FK_EMBED_LIST) return false;
+        if (!f || !dotted[n]) return f;
+        if (f->kind != AD_FK_EMBED_LIST) return NULL;
         s = f->embed;
         dotted += n + 1;
     }
-    return false;
+    return NULL;
+}
+
+bool ad_schema_string_path(const char *dotted)
+{
+    const ad_field *f = schema_path_field(dotted);
+    return f && (f->kind == AD_FK_STRING || f->kind == AD_FK_STR_LIST);
+}
+
+bool ad_schema_field_path(const char *dotted)
+{
+    return schema_path_field(dotted) != NULL;
 }

@@ -101,6 +101,10 @@ const ad_field *ad_schema_field(const ad_schema *s, const char *name);
  * index. */
 bool ad_schema_string_path(const char *dotted);
 
+/* True when dotted names a field of the schema of any type, reached the
+ * same way. Every such field is present in a normalized document. */
+bool ad_schema_field_path(const char *dotted);
+
 /* Writes the camelCase form of a snake_case name to out (asset_id → assetId,
  * index_mappings → indexMappings): an underscore between two other
  * characters is dropped and the character after it upper-cased (ASCII

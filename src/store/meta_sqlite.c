@@ -53,6 +53,7 @@ enum stmt_id {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_PING,
+    ST_MULTIKEY_INSERT,
     ST_COUNT
 };
 
@@ -68,6 +69,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PING] = "SELECT count(*) FROM (SELECT 1 FROM assets LIMIT 1)",
+    [ST_MULTIKEY_INSERT] = "INSERT OR IGNORE INTO multikey_paths(path) VALUES (?1)",
 };
 
 static const char *const schema_sql =
@@ -81,15 +83,17 @@ static const char *const schema_sql =
     "  path TEXT NOT NULL, t INTEGER NOT NULL, v NOT NULL, seq INTEGER NOT NULL,"
     "  PRIMARY KEY (path, t, v, seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS asset_paths_by_seq ON asset_paths(seq);"
+    "CREATE TABLE IF NOT EXISTS multikey_paths(path TEXT PRIMARY KEY) WITHOUT ROWID;"
     "PRAGMA user_version = 1;";
 
 #define CACHE_SLOTS 16
 /* Bounds on the narrowing SQL. Conditions left out still hold for the
  * candidates (every emitted condition is necessary), and the cursor checks
  * the whole filter, so a cap only costs selectivity, never correctness. */
-#define SQL_MAX_AND 8 /* conditions emitted per $and / $all */
-#define SQL_MAX_OR 32 /* wider $or are not narrowed */
+#define SQL_MAX_AND    8  /* conditions emitted per $and / $all */
+#define SQL_MAX_OR     32 /* wider $or are not narrowed */
 #define SQLITE_BUSY_MS 10000
+#define POOL_IDLE_MAX  8 /* idle connections kept; more are closed when returned */
 
 typedef struct conn {
     sqlite3 *db;
@@ -105,8 +109,17 @@ typedef struct conn {
 typedef struct sqlite_meta {
     ad_meta base;
     char *path;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* guards idle and nidle */
     conn *idle;
+    unsigned nidle;
+    /* One write transaction at a time in this process: writers queue here
+     * instead of polling SQLite's busy handler. */
+    pthread_mutex_t write_mu;
+    /* Paths where some document holds two or more scalar values (MongoDB's
+     * "multikey"); ranges on other paths can be merged into one index scan.
+     * A set (object of true), only ever grows. */
+    pthread_rwlock_t mk_lock;
+    json_t *multikey;
 } sqlite_meta;
 
 struct ad_meta_cursor {
@@ -156,8 +169,12 @@ static ad_code conn_open(sqlite_meta *m, conn **out, ad_error *err)
         return AD_E_UNAVAILABLE;
     }
     sqlite3_busy_timeout(c->db, SQLITE_BUSY_MS);
-    sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000;", NULL, NULL,
-                 NULL);
+    /* 4 MiB of page cache per connection; a WAL grown by a burst is cut
+     * back to 64 MiB once checkpointed */
+    sqlite3_exec(c->db,
+                 "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -4096;"
+                 " PRAGMA journal_size_limit = 67108864;",
+                 NULL, NULL, NULL);
     *out = c;
     return AD_OK;
 }
@@ -166,7 +183,7 @@ static ad_code conn_get(sqlite_meta *m, conn **out, ad_error *err)
 {
     pthread_mutex_lock(&m->mu);
     *out = m->idle;
-    if (*out) m->idle = (*out)->next;
+    if (*out) m->idle = (*out)->next, m->nidle--;
     pthread_mutex_unlock(&m->mu);
     if (*out) return AD_OK;
     return conn_open(m, out, err);
@@ -177,9 +194,14 @@ static void conn_put(sqlite_meta *m, conn *c)
     if (!c) return;
     if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_lock(&m->mu);
-    c->next = m->idle;
-    m->idle = c;
+    if (m->nidle < POOL_IDLE_MAX) {
+        c->next = m->idle;
+        m->idle = c;
+        m->nidle++;
+        c = NULL;
+    }
     pthread_mutex_unlock(&m->mu);
+    conn_close(c);
 }
 
 /* A fixed statement, prepared on first use and kept with the connection. */
@@ -228,11 +250,35 @@ static sqlite3_stmt *stmt_cached(conn *c, const char *sql, ad_error *err)
 
 /* --- open/close/ping --- */
 
+static void sqlite_close(ad_meta *base);
+
+static ad_code load_multikey(sqlite_meta *m, conn *c, ad_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int step;
+    if (!m->multikey) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    if (sqlite3_prepare_v2(c->db, "SELECT path FROM multikey_paths", -1, &st, NULL))
+        return db_fail(c->db, err, "loading the index statistics");
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        json_object_set_new(m->multikey, (const char *)sqlite3_column_text(st, 0), json_true());
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? AD_OK : db_fail(c->db, err, "loading the index statistics");
+}
+
+static bool is_multikey(sqlite_meta *m, const char *path)
+{
+    bool yes;
+    pthread_rwlock_rdlock(&m->mk_lock);
+    yes = json_object_get(m->multikey, path) != NULL;
+    pthread_rwlock_unlock(&m->mk_lock);
+    return yes;
+}
+
 static ad_code sqlite_open(const char *url, ad_meta **out, ad_error *err)
 {
     const char *prefix = "sqlite://";
     sqlite_meta *m;
-    conn *c;
+    conn *c = NULL;
     char *errmsg = NULL;
     ad_code rc;
     *out = NULL;
@@ -244,30 +290,23 @@ static ad_code sqlite_open(const char *url, ad_meta **out, ad_error *err)
     m = calloc(1, sizeof(*m));
     if (!m) return ad_fail(err, AD_E_NOMEM, "out of memory");
     m->base.ops = &ad_meta_sqlite_ops;
-    m->path = strdup(url + strlen(prefix));
     pthread_mutex_init(&m->mu, NULL);
-    if (!m->path) {
-        free(m);
-        return ad_fail(err, AD_E_NOMEM, "out of memory");
+    pthread_mutex_init(&m->write_mu, NULL);
+    pthread_rwlock_init(&m->mk_lock, NULL);
+    m->path = strdup(url + strlen(prefix));
+    m->multikey = json_object();
+    rc = m->path && m->multikey ? conn_open(m, &c, err) : ad_fail(err, AD_E_NOMEM, "out of memory");
+    if (!rc && sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+        rc = ad_fail(err, AD_E_UNAVAILABLE, "cannot set up meta store %s: %s", m->path,
+                     errmsg ? errmsg : "?");
+        sqlite3_free(errmsg);
     }
-    rc = conn_open(m, &c, err);
+    if (!rc) rc = load_multikey(m, c, err);
+    if (c) conn_put(m, c);
     if (rc) {
-        free(m->path);
-        pthread_mutex_destroy(&m->mu);
-        free(m);
+        sqlite_close(&m->base);
         return rc;
     }
-    if (sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
-        ad_fail(err, AD_E_UNAVAILABLE, "cannot set up meta store %s: %s", m->path,
-                errmsg ? errmsg : "?");
-        sqlite3_free(errmsg);
-        conn_close(c);
-        free(m->path);
-        pthread_mutex_destroy(&m->mu);
-        free(m);
-        return AD_E_UNAVAILABLE;
-    }
-    conn_put(m, c);
     *out = &m->base;
     return AD_OK;
 }
@@ -282,6 +321,9 @@ static void sqlite_close(ad_meta *base)
         conn_close(c);
     }
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->write_mu);
+    pthread_rwlock_destroy(&m->mk_lock);
+    json_decref(m->multikey);
     free(m->path);
     free(m);
 }
@@ -344,10 +386,12 @@ static ad_code sqlite_get(ad_meta *base, const char *id, ad_doc *out, ad_error *
 /* --- the path index --- */
 
 typedef struct indexer {
+    sqlite_meta *m;
     conn *c;
     sqlite3_stmt *st;
     int64_t seq;
     ad_buf path;
+    json_t *scalars; /* path -> number of scalar values in this document */
 } indexer;
 
 static ad_code index_row(indexer *ix, int t, const json_t *v, ad_error *err)
@@ -374,6 +418,13 @@ static ad_code index_row(indexer *ix, int t, const json_t *v, ad_error *err)
     }
     sqlite3_bind_int64(st, 4, ix->seq);
     if (sqlite3_step(st) != SQLITE_DONE) return db_fail(ix->c->db, err, "indexing an asset");
+    if (t != T_ARRAY && t != T_OBJECT) {
+        json_t *n = json_object_get(ix->scalars, ix->path.data);
+        if (n)
+            json_integer_set(n, json_integer_value(n) + 1);
+        else if (json_object_set_new(ix->scalars, ix->path.data, json_integer(1)))
+            return ad_fail(err, AD_E_NOMEM, "out of memory");
+    }
     return AD_OK;
 }
 
@@ -416,20 +467,51 @@ static ad_code index_value(indexer *ix, const json_t *v, ad_error *err)
     case JSON_FALSE:
         return index_row(ix, T_BOOL, v, err);
     case JSON_NULL:
+        /* a null at a schema field is the normalized "not set": every
+         * document has the field, so the row would narrow nothing */
+        if (ad_schema_field_path(ix->path.data)) return AD_OK;
         return index_row(ix, T_NULL, v, err);
     }
     return AD_OK;
 }
 
-static ad_code index_doc(conn *c, int64_t seq, const json_t *doc, ad_error *err)
+/* Records the paths this document holds several scalar values at. */
+static ad_code note_multikey(indexer *ix, ad_error *err)
 {
-    indexer ix = {c, stmt(c, ST_PATH_INSERT, err), seq, {0}};
+    const char *path;
+    json_t *n;
+    json_object_foreach(ix->scalars, path, n)
+    {
+        sqlite3_stmt *st;
+        if (json_integer_value(n) < 2 || is_multikey(ix->m, path)) continue;
+        st = stmt(ix->c, ST_MULTIKEY_INSERT, err);
+        if (!st) return err ? err->code : AD_E_BACKEND;
+        sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) return db_fail(ix->c->db, err, "indexing an asset");
+        sqlite3_reset(st);
+        /* set before commit: a rolled-back write leaves the path marked,
+         * which only makes later queries more cautious */
+        pthread_rwlock_wrlock(&ix->m->mk_lock);
+        json_object_set_new(ix->m->multikey, path, json_true());
+        pthread_rwlock_unlock(&ix->m->mk_lock);
+    }
+    return AD_OK;
+}
+
+static ad_code index_doc(sqlite_meta *m, conn *c, int64_t seq, const json_t *doc, ad_error *err)
+{
+    indexer ix = {m, c, stmt(c, ST_PATH_INSERT, err), seq, {0}, json_object()};
     ad_code rc;
-    if (!ix.st) return err ? err->code : AD_E_BACKEND;
+    if (!ix.st || !ix.scalars) {
+        json_decref(ix.scalars);
+        return ix.st ? ad_fail(err, AD_E_NOMEM, "out of memory") : err ? err->code : AD_E_BACKEND;
+    }
     ad_buf_init(&ix.path, 64 * 1024);
     rc = index_value(&ix, doc, err);
-    ad_buf_free(&ix.path);
     sqlite3_reset(ix.st);
+    if (!rc) rc = note_multikey(&ix, err);
+    ad_buf_free(&ix.path);
+    json_decref(ix.scalars);
     return rc;
 }
 
@@ -446,10 +528,21 @@ static ad_code exec_st(conn *c, enum stmt_id id, ad_error *err)
     return AD_OK;
 }
 
-static ad_code finish_tx(conn *c, ad_code rc, ad_error *err)
+static ad_code begin_tx(sqlite_meta *m, conn *c, ad_error *err)
+{
+    ad_code rc;
+    pthread_mutex_lock(&m->write_mu);
+    rc = exec_st(c, ST_BEGIN, err);
+    if (rc) pthread_mutex_unlock(&m->write_mu);
+    return rc;
+}
+
+/* Commits (or, after a failure, rolls back) what begin_tx started. */
+static ad_code finish_tx(sqlite_meta *m, conn *c, ad_code rc, ad_error *err)
 {
     if (rc == AD_OK) rc = exec_st(c, ST_COMMIT, err);
     if (rc != AD_OK && !sqlite3_get_autocommit(c->db)) exec_st(c, ST_ROLLBACK, NULL);
+    pthread_mutex_unlock(&m->write_mu);
     return rc;
 }
 
@@ -461,7 +554,7 @@ static ad_code sqlite_insert(ad_meta *base, const char *id, const char *json, si
     sqlite3_stmt *st;
     ad_code rc = conn_get(m, &c, err);
     if (rc) return rc;
-    rc = exec_st(c, ST_BEGIN, err);
+    rc = begin_tx(m, c, err);
     if (!rc) {
         st = stmt(c, ST_INSERT, err);
         if (!st) {
@@ -477,8 +570,8 @@ static ad_code sqlite_insert(ad_meta *base, const char *id, const char *json, si
                 rc = db_fail(c->db, err, "inserting an asset");
             sqlite3_reset(st);
         }
-        if (!rc) rc = index_doc(c, sqlite3_last_insert_rowid(c->db), doc, err);
-        rc = finish_tx(c, rc, err);
+        if (!rc) rc = index_doc(m, c, sqlite3_last_insert_rowid(c->db), doc, err);
+        rc = finish_tx(m, c, rc, err);
     }
     if (!rc) *rev = 1;
     conn_put(m, c);
@@ -530,7 +623,7 @@ static ad_code sqlite_replace(ad_meta *base, const char *id, int64_t expect_rev,
     int64_t seq = 0, cur = 0;
     ad_code rc = conn_get(m, &c, err);
     if (rc) return rc;
-    rc = exec_st(c, ST_BEGIN, err);
+    rc = begin_tx(m, c, err);
     if (!rc) {
         rc = lookup_for_write(c, id, expect_rev, &seq, &cur, err);
         if (!rc) {
@@ -545,8 +638,8 @@ static ad_code sqlite_replace(ad_meta *base, const char *id, int64_t expect_rev,
             }
         }
         if (!rc) rc = exec_seq(c, ST_PATHS_DELETE, seq, err);
-        if (!rc) rc = index_doc(c, seq, doc, err);
-        rc = finish_tx(c, rc, err);
+        if (!rc) rc = index_doc(m, c, seq, doc, err);
+        rc = finish_tx(m, c, rc, err);
     }
     if (!rc) *rev = cur + 1;
     conn_put(m, c);
@@ -560,12 +653,12 @@ static ad_code sqlite_remove(ad_meta *base, const char *id, int64_t expect_rev, 
     int64_t seq = 0, cur = 0;
     ad_code rc = conn_get(m, &c, err);
     if (rc) return rc;
-    rc = exec_st(c, ST_BEGIN, err);
+    rc = begin_tx(m, c, err);
     if (!rc) {
         rc = lookup_for_write(c, id, expect_rev, &seq, &cur, err);
         if (!rc) rc = exec_seq(c, ST_DELETE, seq, err);
         if (!rc) rc = exec_seq(c, ST_PATHS_DELETE, seq, err);
-        rc = finish_tx(c, rc, err);
+        rc = finish_tx(m, c, rc, err);
     }
     conn_put(m, c);
     return rc;
@@ -596,7 +689,7 @@ static bool indexable(const ad_filter *f);
 static bool field_indexable(const ad_filter *f)
 {
     size_t i;
-    if (!f->path || !*f->path || path_has_number(f->path)) return false;
+    if (!f->path || path_has_number(f->path)) return false;
     switch (f->op) {
     case AD_FOP_EQ:
         return !json_is_null(f->arg);
@@ -612,10 +705,11 @@ static bool field_indexable(const ad_filter *f)
             if (json_is_null(json_array_get(f->arg, i))) return false;
         return true;
     case AD_FOP_EXISTS:
-        return json_is_true(f->arg);
+    case AD_FOP_TYPE:
+        /* nulls at schema fields are not indexed (see index_value) */
+        return (f->op == AD_FOP_TYPE || json_is_true(f->arg)) && !ad_schema_field_path(f->path);
     case AD_FOP_REGEX:
     case AD_FOP_SIZE:
-    case AD_FOP_TYPE:
     case AD_FOP_ELEM_MATCH:
         return true;
     default:
@@ -674,6 +768,7 @@ typedef struct sqlc {
     ad_buf sql;
     json_t *binds; /* array; strings, numbers, booleans as 0/1 */
     ad_code rc;
+    sqlite_meta *m;
 } sqlc;
 
 static void put(sqlc *q, const char *s)
@@ -734,7 +829,7 @@ static void select_path(sqlc *q, const char *path, int t, const char *op, const 
 
 static void cond_path(sqlc *q, const char *path, int t, const char *op, const json_t *v)
 {
-    put(q, "seq IN (");
+    put(q, "a.seq IN (");
     select_path(q, path, t, op, v);
     put(q, ")");
 }
@@ -746,7 +841,7 @@ static void emit_in(sqlc *q, const json_t *values, const char *path)
 {
     static const int tags[] = {T_STR, T_NUM, T_BOOL, T_ARRAY, T_OBJECT};
     size_t i, k, selects = 0;
-    put(q, "seq IN (");
+    put(q, "a.seq IN (");
     for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++) {
         size_t n = 0;
         for (i = 0; i < json_array_size(values); i++) {
@@ -810,7 +905,12 @@ static void emit_field(sqlc *q, const ad_filter *f, const char *path)
         break;
     case AD_FOP_EXISTS:
     case AD_FOP_TYPE:
-        cond_path(q, path, -1, NULL, NULL);
+        /* inside $elemMatch the relative path may be a schema field, whose
+         * nulls are not indexed: no narrowing then */
+        if (ad_schema_field_path(path))
+            put(q, "1");
+        else
+            cond_path(q, path, -1, NULL, NULL);
         break;
     case AD_FOP_REGEX:
         cond_path(q, path, T_STR, NULL, NULL);
@@ -832,16 +932,108 @@ static void emit_field(sqlc *q, const ad_filter *f, const char *path)
     }
 }
 
+static bool is_range(const ad_filter *f)
+{
+    return (f->op == AD_FOP_GT || f->op == AD_FOP_GTE || f->op == AD_FOP_LT ||
+            f->op == AD_FOP_LTE) &&
+           scalar(f->arg);
+}
+
+static bool is_lower_bound(ad_fop op)
+{
+    return op == AD_FOP_GT || op == AD_FOP_GTE;
+}
+
+/* The index of a later range in and->kids that can share one index scan
+ * with kid i (the other bound, same path, same kind of value), or SIZE_MAX.
+ * Two bounds may only share a scan when one value must satisfy both: on a
+ * path no document holds two values at, or on the element itself inside
+ * $elemMatch. Otherwise {"a": [400, 600]} matches {"$gte": 500, "$lt": 510}
+ * through two different values. */
+static size_t range_partner(const sqlc *q, const ad_filter *and, size_t i, const char *prefix,
+                            const bool *used)
+{
+    const ad_filter *a = and->kids[i];
+    size_t j;
+    char *path;
+    bool single;
+    if (!is_range(a) || !field_indexable(a)) return SIZE_MAX;
+    for (j = i + 1; j < and->nkids; j++) {
+        const ad_filter *b = and->kids[j];
+        if (!used[j] && is_range(b) && is_lower_bound(b->op) != is_lower_bound(a->op) &&
+            strcmp(a->path, b->path) == 0 && type_tag(a->arg) == type_tag(b->arg))
+            break;
+    }
+    if (j == and->nkids) return SIZE_MAX;
+    if (prefix && !*a->path) return j;
+    path = full_path(prefix, a->path);
+    single = path && !is_multikey(q->m, path);
+    free(path);
+    return single ? j : SIZE_MAX;
+}
+
+static void emit_range(sqlc *q, const ad_filter *a, const ad_filter *b, const char *prefix)
+{
+    static const char *const cmp[] = {[AD_FOP_GT] = " AND v > ?",
+                                      [AD_FOP_GTE] = " AND v >= ?",
+                                      [AD_FOP_LT] = " AND v < ?",
+                                      [AD_FOP_LTE] = " AND v <= ?"};
+    char *path = full_path(prefix, a->path);
+    if (!path) {
+        q->rc = AD_E_NOMEM;
+        return;
+    }
+    put(q, "a.seq IN (");
+    select_path(q, path, type_tag(a->arg), NULL, NULL);
+    put(q, cmp[a->op]);
+    bind(q, bind_value(a->arg));
+    put(q, cmp[b->op]);
+    bind(q, bind_value(b->arg));
+    put(q, ")");
+    free(path);
+}
+
+/* Appends the conditions of an $and's indexable kids but skip, joined by
+ * AND, at most SQL_MAX_AND of them; returns how many. */
+static size_t emit_and(sqlc *q, const ad_filter *f, const char *prefix, const ad_filter *skip)
+{
+    bool *used = calloc(f->nkids ? f->nkids : 1, sizeof(*used));
+    size_t i, n = 0;
+    if (!used) {
+        q->rc = AD_E_NOMEM;
+        return 0;
+    }
+    for (i = 0; i < f->nkids && n < SQL_MAX_AND; i++) {
+        const ad_filter *k = f->kids[i];
+        size_t j;
+        if (used[i] || k == skip || !indexable(k)) continue;
+        if (n++) put(q, " AND ");
+        j = range_partner(q, f, i, prefix, used);
+        if (j != SIZE_MAX) {
+            used[j] = true;
+            emit_range(q, k, f->kids[j], prefix);
+        } else {
+            emit(q, k, prefix);
+        }
+    }
+    free(used);
+    return n;
+}
+
 /* Appends the condition of an indexable node. */
 static void emit(sqlc *q, const ad_filter *f, const char *prefix)
 {
     size_t i, n = 0;
-    if (f->op == AD_FOP_AND || f->op == AD_FOP_OR) {
+    if (f->op == AD_FOP_AND) {
+        put(q, "(");
+        emit_and(q, f, prefix, NULL);
+        put(q, ")");
+        return;
+    }
+    if (f->op == AD_FOP_OR) {
         put(q, "(");
         for (i = 0; i < f->nkids; i++) {
-            if (!indexable(f->kids[i])) continue;
-            if (f->op == AD_FOP_AND && n == SQL_MAX_AND) break;
-            if (n++) put(q, f->op == AD_FOP_AND ? " AND " : " OR ");
+            if (n++) put(q, " OR ");
             emit(q, f->kids[i], prefix);
         }
         put(q, ")");
@@ -856,6 +1048,27 @@ static void emit(sqlc *q, const ad_filter *f, const char *prefix)
         emit_field(q, f, path);
         free(path);
     }
+}
+
+/* An equality on a scalar that can drive the query: its index rows come in
+ * creation order (seq is the last key column), so a query in creation order
+ * reads them in place and a LIMIT stops the scan early. */
+static const ad_filter *eq_driver(const ad_filter *f)
+{
+    size_t i;
+    if (f->op == AD_FOP_EQ && scalar(f->arg) && field_indexable(f)) return f;
+    if (f->op != AD_FOP_AND) return NULL;
+    for (i = 0; i < f->nkids; i++)
+        if (eq_driver(f->kids[i]) == f->kids[i]) return f->kids[i];
+    return NULL;
+}
+
+static bool others_indexable(const ad_filter *f, const ad_filter *skip)
+{
+    size_t i;
+    for (i = 0; f->op == AD_FOP_AND && i < f->nkids; i++)
+        if (f->kids[i] != skip && indexable(f->kids[i])) return true;
+    return false;
 }
 
 static bool sort_path_ok(const char *p)
@@ -892,15 +1105,28 @@ static char *json_path(const char *dotted)
 
 /* Builds the query of qr; with narrow false, a scan of every document in
  * order (the cursor then evaluates the whole filter). */
-static ad_code build_query(const ad_query *qr, bool narrow, sqlc *q, bool *is_exact,
-                           ad_error *err)
+static ad_code build_query(const ad_query *qr, bool narrow, sqlc *q, bool *is_exact, ad_error *err)
 {
-    const ad_filter *f = qr->filter;
+    const ad_filter *f = qr->filter, *drv = NULL;
     *is_exact = narrow ? exact(f) : f->op == AD_FOP_TRUE;
-    put(q, "SELECT doc FROM assets");
-    if (narrow && indexable(f)) {
-        put(q, " WHERE ");
-        emit(q, f, NULL);
+    if (narrow && indexable(f) && !qr->sort_path) drv = eq_driver(f);
+    if (drv) {
+        put(q, "SELECT a.doc FROM asset_paths p JOIN assets a ON a.seq = p.seq"
+               " WHERE p.path = ? AND p.t = ? AND p.v = ?");
+        bind(q, json_string(drv->path));
+        bind(q, json_integer(type_tag(drv->arg)));
+        bind(q, bind_value(drv->arg));
+        if (others_indexable(f, drv)) {
+            put(q, " AND (");
+            emit_and(q, f, NULL, drv);
+            put(q, ")");
+        }
+    } else {
+        put(q, "SELECT a.doc FROM assets a");
+        if (narrow && indexable(f)) {
+            put(q, " WHERE ");
+            emit(q, f, NULL);
+        }
     }
     if (qr->sort_path) {
         char *jp;
@@ -909,17 +1135,17 @@ static ad_code build_query(const ad_query *qr, bool narrow, sqlc *q, bool *is_ex
                            "sort: \"%s\" is not a field path (letters, digits, _ and .)",
                            qr->sort_path);
         if (strcmp(qr->sort_path, "asset_id") == 0) {
-            put(q, qr->sort_desc ? " ORDER BY id DESC" : " ORDER BY id");
+            put(q, qr->sort_desc ? " ORDER BY a.id DESC" : " ORDER BY a.id");
         } else {
             jp = json_path(qr->sort_path);
             if (!jp) return ad_fail(err, AD_E_NOMEM, "out of memory");
-            put(q, " ORDER BY json_extract(doc, ?)");
+            put(q, " ORDER BY json_extract(a.doc, ?)");
             bind(q, json_string(jp));
             free(jp);
-            put(q, qr->sort_desc ? " DESC, seq DESC" : ", seq");
+            put(q, qr->sort_desc ? " DESC, a.seq DESC" : ", a.seq");
         }
     } else {
-        put(q, qr->sort_desc ? " ORDER BY seq DESC" : " ORDER BY seq");
+        put(q, drv ? " ORDER BY p.seq" : " ORDER BY a.seq");
     }
     if (*is_exact) {
         put(q, " LIMIT ? OFFSET ?");
@@ -949,7 +1175,7 @@ static void bind_all(sqlite3_stmt *st, const json_t *binds)
 static ad_code sqlite_find(ad_meta *base, const ad_query *qr, ad_meta_cursor **out, ad_error *err)
 {
     sqlite_meta *m = (sqlite_meta *)base;
-    sqlc q = {{0}, NULL, AD_OK};
+    sqlc q = {{0}, NULL, AD_OK, m};
     ad_meta_cursor *cur = calloc(1, sizeof(*cur));
     bool is_exact = false, narrow;
     ad_code rc = cur ? conn_get(m, &cur->c, err) : ad_fail(err, AD_E_NOMEM, "out of memory");

@@ -205,6 +205,96 @@ static void test_sqlite_specific(const char *dir, const char *url)
     (void)dir;
 }
 
+/* Ids that find returns for filter (a JSON text), comma-joined. */
+static void find_ids(ad_meta *m, const char *filter, char *out, size_t cap)
+{
+    json_t *fj = json_loads(filter, 0, NULL);
+    ad_filter *f = NULL;
+    ad_meta_cursor *cur = NULL;
+    ad_query q = {0};
+    ad_error err = {0};
+    const char *text;
+    size_t len, used = 0;
+    out[0] = '\0';
+    if (!fj || ad_filter_parse(fj, &f, &err)) {
+        snprintf(out, cap, "parse error: %.200s", err.msg);
+        json_decref(fj);
+        return;
+    }
+    q.filter = f;
+    q.limit = UINT64_MAX;
+    if (m->ops->find(m, &q, &cur, &err) == AD_OK) {
+        while (m->ops->cursor_next(cur, &text, &len, &err) == AD_OK && text) {
+            json_t *d = json_loadb(text, len, 0, NULL);
+            const char *id = json_string_value(json_object_get(d, "asset_id"));
+            used +=
+                (size_t)snprintf(out + used, cap - used, "%s%s", used ? "," : "", id ? id : "?");
+            json_decref(d);
+            if (used >= cap) break;
+        }
+    } else {
+        snprintf(out, cap, "find error: %.200s", err.msg);
+    }
+    m->ops->cursor_close(cur);
+    ad_filter_free(f);
+    json_decref(fj);
+}
+
+/* Two bounds on one path share an index scan only where one value must
+ * satisfy both: a document matching through two values of a list stays. */
+static void test_range_merging(const char *dir)
+{
+    static const struct {
+        const char *id, *doc;
+    } docs[] = {
+        {"r1", "{\"asset_id\": \"r1\", \"x\": 505, \"z\": 5}"},
+        {"r2", "{\"asset_id\": \"r2\", \"x\": [400, 600], \"z\": 7}"},
+        {"r3", "{\"asset_id\": \"r3\", \"x\": [505]}"},
+        {"r4", "{\"asset_id\": \"r4\", \"y\": 1}"},
+        /* a null at a schema field (not indexed) still satisfies $exists */
+        {"r5", "{\"asset_id\": \"r5\", \"profiles\": [{\"asset_description\": null}],"
+               " \"asset_workflow_id\": null}"},
+    };
+    static const struct {
+        const char *filter, *want;
+    } cases[] = {
+        {"{\"x\": {\"$gte\": 500, \"$lt\": 510}}", "r1,r2,r3"},
+        {"{\"x\": {\"$elemMatch\": {\"$gte\": 500, \"$lt\": 510}}}", "r3"},
+        {"{\"x\": {\"$elemMatch\": {\"$gte\": 550, \"$lt\": 450}}}", ""},
+        {"{\"z\": {\"$gt\": 4, \"$lt\": 6}}", "r1"},
+        {"{\"z\": {\"$gte\": 5, \"$lte\": 7}}", "r1,r2"},
+        {"{\"$and\": [{\"z\": {\"$gt\": 6}}, {\"z\": {\"$lt\": 8}}]}", "r2"},
+        {"{\"asset_workflow_id\": {\"$exists\": true}}", "r5"},
+        {"{\"asset_workflow_id\": {\"$type\": \"null\"}}", "r5"},
+        {"{\"profiles.asset_description\": {\"$exists\": true}}", "r5"},
+        {"{\"profiles\": {\"$elemMatch\": {\"asset_description\": {\"$exists\": true}}}}", "r5"},
+        {"{\"profiles\": {\"$elemMatch\": {\"asset_description\": {\"$type\": \"null\"}}}}", "r5"},
+    };
+    char url[512], got[256];
+    ad_meta *m = NULL;
+    ad_error err = {0};
+    size_t i;
+    snprintf(url, sizeof(url), "sqlite://%s/ranges.db", dir);
+    if (ad_meta_open(url, &m, &err)) {
+        CHECK(0, "open %s: %s", url, err.msg);
+        return;
+    }
+    for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        json_t *d = json_loads(docs[i].doc, 0, NULL);
+        int64_t rev;
+        CHECK(m->ops->insert(m, docs[i].id, docs[i].doc, strlen(docs[i].doc), d, &rev, &err) ==
+                  AD_OK,
+              "insert %s: %s", docs[i].id, err.msg);
+        json_decref(d);
+    }
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        find_ids(m, cases[i].filter, got, sizeof(got));
+        CHECK(strcmp(got, cases[i].want) == 0, "%s: got [%s], want [%s]", cases[i].filter, got,
+              cases[i].want);
+    }
+    m->ops->close(m);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/assetd-meta-XXXXXX";
@@ -222,6 +312,7 @@ int main(void)
 
     test_sqlite_specific(dir, url);
     test_open_errors(dir);
+    test_range_merging(dir);
 
     rm_tree(dir);
     return check_summary("test_meta_sqlite");
