@@ -6,7 +6,10 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libpcre2-dev libcurl4-openssl-dev)
-test_pkgs=(python3 python3-pytest python3-requests curl)
+test_pkgs=(python3 python3-pytest python3-requests curl nodejs)
+# npm, for graphql-js (tests/graphql); a nodejs package that ships npm itself
+# (NodeSource's) conflicts with Debian's separate npm package
+command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
 bench_pkgs=(wrk nginx-light sqlite3 curl python3)
 
 pkgs=("${build_pkgs[@]}")

@@ -17,6 +17,9 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 echo "== unit tests (CTest) =="
 (cd "$build" && ctest --output-on-failure)
 
+echo "== graphql-js for the GraphQL conformance test (npm ci in tests/graphql) =="
+(cd tests/graphql && npm ci --no-audit --no-fund)
+
 echo "== end-to-end tests (pytest) =="
 export ASSETD_BIN="$PWD/$build/assetd" ASSETCTL_BIN="$PWD/$build/assetctl"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e "$@"

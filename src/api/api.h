@@ -58,5 +58,6 @@ void api_query_by_api_route(http_req *r);
 void api_query_search(http_req *r);
 void api_health_live(http_req *r);
 void api_health_ready(http_req *r);
+void api_graphql(http_req *r);
 
 #endif

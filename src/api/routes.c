@@ -19,6 +19,9 @@ const http_route ad_routes[] = {
     {"POST", "/query/search", api_query_search, JSON, 0},
     {"GET", "/healthz", api_health_live, 0, 0},
     {"GET", "/readyz", api_health_ready, 0, 0},
+    /* no JSON flag: /graphql also takes application/graphql (checked there) */
+    {"GET", "/graphql", api_graphql, 0, 0},
+    {"POST", "/graphql", api_graphql, 0, 0},
 };
 
 const size_t ad_nroutes = sizeof(ad_routes) / sizeof(ad_routes[0]);
