@@ -26,6 +26,7 @@ enum opt_id {
     O_MAX_CONN,
     O_ACCESS_LOG,
     O_LOG_LEVEL,
+    O_SHUTDOWN_GRACE,
     O_HELP,
     O_VERSION,
 };
@@ -57,6 +58,8 @@ static const struct setting {
      "concurrent connections per listener"},
     {O_ACCESS_LOG, "access-log", "on|off", "ASSETD_ACCESS_LOG", "on", "one log line per request"},
     {O_LOG_LEVEL, "log-level", "LEVEL", "ASSETD_LOG_LEVEL", "info", "debug, info, warn or error"},
+    {O_SHUTDOWN_GRACE, "shutdown-grace", "SECONDS", "ASSETD_SHUTDOWN_GRACE", "10",
+     "on SIGTERM, how long requests in flight may take to finish"},
     {O_HELP, "help", NULL, NULL, NULL, "show this help and exit"},
     {O_VERSION, "version", NULL, NULL, NULL, "show the version and exit"},
 };
@@ -170,6 +173,10 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
             return ad_fail(err, AD_E_BAD_REQUEST,
                            "--log-level: debug, info, warn or error, got \"%s\"", v);
         return set_str(&c->log_level, v, err);
+    case O_SHUTDOWN_GRACE:
+        rc = set_uint(s, v, 0, 3600, &n, err);
+        c->shutdown_grace = (unsigned)n;
+        return rc;
     case O_HELP:
         c->help = true;
         return AD_OK;
@@ -221,6 +228,7 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
     c->conn_timeout = 60;
     c->max_connections = 1024;
     c->access_log = true;
+    c->shutdown_grace = 10;
     for (i = 0; i < NSETTINGS; i++) {
         const char *v = settings[i].env ? getenv(settings[i].env) : NULL;
         ad_code rc;

@@ -28,6 +28,7 @@ typedef struct ad_config {
     unsigned max_connections;
     bool access_log;
     char *log_level;
+    unsigned shutdown_grace; /* seconds */
     bool help, version;
 } ad_config;
 

@@ -18,8 +18,6 @@
 #include "store/meta.h"
 #include "util/log.h"
 
-#define SHUTDOWN_GRACE_MS 15000
-
 static int make_dirs(const char *path)
 {
     char buf[4096];
@@ -85,7 +83,7 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     while (sigwait(sigs, &sig) != 0) {
     }
     ad_log(AD_LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    http_server_stop(srv, SHUTDOWN_GRACE_MS);
+    http_server_stop(srv, cfg->shutdown_grace * 1000);
     status = 0;
 out:
     ad_registry_free(reg);
