@@ -8,7 +8,8 @@
  *
  * Documents are stored and returned as JSON text in canonical form
  * (see core/model.h), so reads can send the stored bytes as they are.
- * Every document has a revision: 1 on insert, +1 on each replace.
+ * Every document has a revision: 1 on insert, +1 on each replace, and the
+ * time of its last write.
  */
 #ifndef ASSETD_STORE_META_H
 #define ASSETD_STORE_META_H
@@ -26,6 +27,7 @@ typedef struct ad_doc {
     char *json;
     size_t len;
     int64_t rev;
+    int64_t mtime; /* when it was last written, seconds since the epoch (get only) */
 } ad_doc;
 
 void ad_doc_free(ad_doc *d);

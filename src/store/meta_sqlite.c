@@ -21,6 +21,14 @@
  * fields those are) — the fixed queries (by type, sub-type,
  * tag, api route) are such filters.
  *
+ * Documents read by id are kept in a small in-process cache (sharded LRU,
+ * bounded in bytes, ?cache_mb=N in the URL, 0 turns it off). It is
+ * coherent because this process is the only writer of the file: a write
+ * drops the id before it starts and again after it commits, and no reader
+ * fills the cache while a write to the shard is in progress or if one
+ * started while it read (the shard's generation changed), so an older
+ * revision can never be cached after a newer one was readable.
+ *
  * Connections come from a pool: a request checks one out and returns it
  * when done; a streamed list keeps its connection (and its read snapshot)
  * until the last row is sent. Each connection caches its prepared
@@ -36,6 +44,7 @@
 #include "store/meta.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/str.h"
 
 extern const ad_meta_ops ad_meta_sqlite_ops;
 
@@ -58,10 +67,10 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_GET] = "SELECT doc, rev FROM assets WHERE id = ?1",
-    [ST_INSERT] = "INSERT INTO assets(id, rev, doc) VALUES (?1, 1, ?2)",
+    [ST_GET] = "SELECT doc, rev, mtime FROM assets WHERE id = ?1",
+    [ST_INSERT] = "INSERT INTO assets(id, rev, doc, mtime) VALUES (?1, 1, ?2, unixepoch())",
     [ST_LOOKUP] = "SELECT seq, rev FROM assets WHERE id = ?1",
-    [ST_UPDATE] = "UPDATE assets SET doc = ?1, rev = rev + 1 WHERE seq = ?2",
+    [ST_UPDATE] = "UPDATE assets SET doc = ?1, rev = rev + 1, mtime = unixepoch() WHERE seq = ?2",
     [ST_DELETE] = "DELETE FROM assets WHERE seq = ?1",
     [ST_PATHS_DELETE] = "DELETE FROM asset_paths WHERE seq = ?1",
     [ST_PATH_INSERT] = "INSERT OR IGNORE INTO asset_paths(path, t, v, seq) VALUES (?1, ?2, ?3, ?4)",
@@ -78,13 +87,18 @@ static const char *const schema_sql =
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  id TEXT NOT NULL UNIQUE,"
     "  rev INTEGER NOT NULL,"
-    "  doc TEXT NOT NULL);"
+    "  doc TEXT NOT NULL,"
+    "  mtime INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS asset_paths("
     "  path TEXT NOT NULL, t INTEGER NOT NULL, v NOT NULL, seq INTEGER NOT NULL,"
     "  PRIMARY KEY (path, t, v, seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS asset_paths_by_seq ON asset_paths(seq);"
     "CREATE TABLE IF NOT EXISTS multikey_paths(path TEXT PRIMARY KEY) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;";
+    "";
+
+/* Version 1 had no mtime column. */
+static const char *const migrate_v2_sql =
+    "ALTER TABLE assets ADD COLUMN mtime INTEGER NOT NULL DEFAULT 0;";
 
 #define CACHE_SLOTS 16
 /* Bounds on the narrowing SQL. Conditions left out still hold for the
@@ -106,6 +120,29 @@ typedef struct conn {
     struct conn *next;
 } conn;
 
+#define DOC_CACHE_SHARDS  16
+#define DOC_CACHE_BUCKETS 1024 /* per shard */
+#define DOC_CACHE_MB      32   /* default budget */
+
+typedef struct cached_doc {
+    struct cached_doc *next;          /* bucket chain */
+    struct cached_doc *older, *newer; /* the shard's LRU list */
+    uint64_t hash;
+    int64_t rev, mtime;
+    size_t len, cost;
+    char *json;
+    char id[]; /* NUL-terminated */
+} cached_doc;
+
+typedef struct doc_shard {
+    pthread_mutex_t mu;
+    cached_doc *buckets[DOC_CACHE_BUCKETS];
+    cached_doc *oldest, *newest;
+    size_t bytes;
+    uint64_t gen;     /* bumped when a write to the shard starts and ends */
+    unsigned writing; /* writes in progress on the shard's ids */
+} doc_shard;
+
 typedef struct sqlite_meta {
     ad_meta base;
     char *path;
@@ -120,6 +157,8 @@ typedef struct sqlite_meta {
      * A set (object of true), only ever grows. */
     pthread_rwlock_t mk_lock;
     json_t *multikey;
+    size_t shard_budget; /* bytes per cache shard; 0 = no cache */
+    doc_shard shards[DOC_CACHE_SHARDS];
 } sqlite_meta;
 
 struct ad_meta_cursor {
@@ -252,6 +291,170 @@ static sqlite3_stmt *stmt_cached(conn *c, const char *sql, ad_error *err)
 
 static void sqlite_close(ad_meta *base);
 
+/* --- the document cache --- */
+
+static uint64_t hash_id(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *id; id++) h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    return h;
+}
+
+static doc_shard *shard_of(sqlite_meta *m, uint64_t h)
+{
+    return &m->shards[h % DOC_CACHE_SHARDS];
+}
+
+static cached_doc **cache_slot(doc_shard *sh, uint64_t h, const char *id)
+{
+    cached_doc **p = &sh->buckets[(h / DOC_CACHE_SHARDS) % DOC_CACHE_BUCKETS];
+    while (*p && ((*p)->hash != h || strcmp((*p)->id, id) != 0)) p = &(*p)->next;
+    return p;
+}
+
+static void lru_unlink(doc_shard *sh, cached_doc *e)
+{
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        sh->oldest = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        sh->newest = e->older;
+    e->older = e->newer = NULL;
+}
+
+static void lru_push(doc_shard *sh, cached_doc *e)
+{
+    e->older = sh->newest;
+    e->newer = NULL;
+    if (sh->newest)
+        sh->newest->newer = e;
+    else
+        sh->oldest = e;
+    sh->newest = e;
+}
+
+/* Unlinks and frees the entry *slot points at (shard locked). */
+static void cache_drop(doc_shard *sh, cached_doc **slot)
+{
+    cached_doc *e = *slot;
+    *slot = e->next;
+    lru_unlink(sh, e);
+    sh->bytes -= e->cost;
+    free(e->json);
+    free(e);
+}
+
+/* Copies a cached document into out; false on a miss, with *gen set to the
+ * shard's generation for a later cache_fill. */
+static bool cache_lookup(sqlite_meta *m, const char *id, ad_doc *out, uint64_t *gen)
+{
+    uint64_t h = hash_id(id);
+    doc_shard *sh = shard_of(m, h);
+    cached_doc *e;
+    bool hit = false;
+    if (!m->shard_budget) return false;
+    pthread_mutex_lock(&sh->mu);
+    e = *cache_slot(sh, h, id);
+    *gen = sh->gen;
+    if (e && (out->json = malloc(e->len + 1)) != NULL) {
+        memcpy(out->json, e->json, e->len + 1);
+        out->len = e->len;
+        out->rev = e->rev;
+        out->mtime = e->mtime;
+        lru_unlink(sh, e);
+        lru_push(sh, e);
+        hit = true;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return hit;
+}
+
+/* Caches what was just read, unless a write touched the shard meanwhile. */
+static void cache_fill(sqlite_meta *m, const char *id, const ad_doc *d, uint64_t gen)
+{
+    uint64_t h = hash_id(id);
+    doc_shard *sh = shard_of(m, h);
+    size_t idlen = strlen(id);
+    cached_doc *e, **slot;
+    if (!m->shard_budget || d->len + idlen > m->shard_budget / 4) return;
+    e = malloc(sizeof(*e) + idlen + 1);
+    if (!e) return;
+    e->json = malloc(d->len + 1);
+    if (!e->json) {
+        free(e);
+        return;
+    }
+    memcpy(e->json, d->json, d->len + 1);
+    memcpy(e->id, id, idlen + 1);
+    e->hash = h, e->rev = d->rev, e->mtime = d->mtime, e->len = d->len;
+    e->cost = sizeof(*e) + idlen + d->len;
+    e->older = e->newer = e->next = NULL;
+    pthread_mutex_lock(&sh->mu);
+    slot = cache_slot(sh, h, id);
+    if (sh->gen != gen || sh->writing || *slot) {
+        pthread_mutex_unlock(&sh->mu);
+        free(e->json);
+        free(e);
+        return;
+    }
+    *slot = e;
+    lru_push(sh, e);
+    sh->bytes += e->cost;
+    while (sh->bytes > m->shard_budget && sh->oldest != e)
+        cache_drop(sh, cache_slot(sh, sh->oldest->hash, sh->oldest->id));
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* Brackets a write to id: begin before the transaction, end after it
+ * (committed or not). Both forget id and bump the generation. */
+static void cache_write(sqlite_meta *m, const char *id, bool begin)
+{
+    uint64_t h = hash_id(id);
+    doc_shard *sh = shard_of(m, h);
+    cached_doc **slot;
+    if (!m->shard_budget) return;
+    pthread_mutex_lock(&sh->mu);
+    slot = cache_slot(sh, h, id);
+    if (*slot) cache_drop(sh, slot);
+    sh->gen++;
+    if (begin)
+        sh->writing++;
+    else
+        sh->writing--;
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static void cache_free(sqlite_meta *m)
+{
+    size_t i;
+    for (i = 0; i < DOC_CACHE_SHARDS; i++) {
+        doc_shard *sh = &m->shards[i];
+        while (sh->oldest) cache_drop(sh, cache_slot(sh, sh->oldest->hash, sh->oldest->id));
+        pthread_mutex_destroy(&sh->mu);
+    }
+}
+
+/* Splits "path?cache_mb=N" into the file path and the cache budget. */
+static ad_code parse_url_options(sqlite_meta *m, const char *url, ad_error *err)
+{
+    const char *q = strchr(url, '?');
+    uint64_t mb = DOC_CACHE_MB;
+    m->path = q ? ad_strndup(url, (size_t)(q - url)) : strdup(url);
+    if (!m->path) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    if (q) {
+        if (strncmp(q + 1, "cache_mb=", 9) != 0 || !ad_parse_u64(q + 10, 65536, &mb))
+            return ad_fail(err, AD_E_BAD_REQUEST,
+                           "meta store URL: unknown option \"%s\" (known: cache_mb=N, 0 to "
+                           "65536)",
+                           q + 1);
+    }
+    m->shard_budget = (size_t)(mb << 20) / DOC_CACHE_SHARDS;
+    return AD_OK;
+}
+
 static ad_code load_multikey(sqlite_meta *m, conn *c, ad_error *err)
 {
     sqlite3_stmt *st = NULL;
@@ -263,6 +466,22 @@ static ad_code load_multikey(sqlite_meta *m, conn *c, ad_error *err)
         json_object_set_new(m->multikey, (const char *)sqlite3_column_text(st, 0), json_true());
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? AD_OK : db_fail(c->db, err, "loading the index statistics");
+}
+
+/* Brings a store written by an older assetd to the current schema. */
+static ad_code migrate(conn *c, ad_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version == 1 && sqlite3_exec(c->db, migrate_v2_sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(c->db, err, "upgrading the schema");
+    if (version < 2 && sqlite3_exec(c->db, "PRAGMA user_version = 2", NULL, NULL, NULL))
+        return db_fail(c->db, err, "upgrading the schema");
+    return AD_OK;
 }
 
 static bool is_multikey(sqlite_meta *m, const char *path)
@@ -281,6 +500,7 @@ static ad_code sqlite_open(const char *url, ad_meta **out, ad_error *err)
     conn *c = NULL;
     char *errmsg = NULL;
     ad_code rc;
+    size_t i;
     *out = NULL;
     if (strncmp(url, prefix, strlen(prefix)) != 0 || !url[strlen(prefix)])
         return ad_fail(err, AD_E_BAD_REQUEST,
@@ -293,14 +513,16 @@ static ad_code sqlite_open(const char *url, ad_meta **out, ad_error *err)
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->write_mu, NULL);
     pthread_rwlock_init(&m->mk_lock, NULL);
-    m->path = strdup(url + strlen(prefix));
+    for (i = 0; i < DOC_CACHE_SHARDS; i++) pthread_mutex_init(&m->shards[i].mu, NULL);
     m->multikey = json_object();
-    rc = m->path && m->multikey ? conn_open(m, &c, err) : ad_fail(err, AD_E_NOMEM, "out of memory");
+    rc = parse_url_options(m, url + strlen(prefix), err);
+    if (!rc) rc = m->multikey ? conn_open(m, &c, err) : ad_fail(err, AD_E_NOMEM, "out of memory");
     if (!rc && sqlite3_exec(c->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
         rc = ad_fail(err, AD_E_UNAVAILABLE, "cannot set up meta store %s: %s", m->path,
                      errmsg ? errmsg : "?");
         sqlite3_free(errmsg);
     }
+    if (!rc) rc = migrate(c, err);
     if (!rc) rc = load_multikey(m, c, err);
     if (c) conn_put(m, c);
     if (rc) {
@@ -324,6 +546,7 @@ static void sqlite_close(ad_meta *base)
     pthread_mutex_destroy(&m->write_mu);
     pthread_rwlock_destroy(&m->mk_lock);
     json_decref(m->multikey);
+    cache_free(m);
     free(m->path);
     free(m);
 }
@@ -352,8 +575,11 @@ static ad_code sqlite_get(ad_meta *base, const char *id, ad_doc *out, ad_error *
     sqlite_meta *m = (sqlite_meta *)base;
     conn *c;
     sqlite3_stmt *st;
+    uint64_t gen = 0;
     int step;
-    ad_code rc = conn_get(m, &c, err);
+    ad_code rc;
+    if (cache_lookup(m, id, out, &gen)) return AD_OK;
+    rc = conn_get(m, &c, err);
     if (rc) return rc;
     st = stmt(c, ST_GET, err);
     if (!st) {
@@ -372,6 +598,8 @@ static ad_code sqlite_get(ad_meta *base, const char *id, ad_doc *out, ad_error *
             out->json[n] = '\0';
             out->len = (size_t)n;
             out->rev = sqlite3_column_int64(st, 1);
+            out->mtime = sqlite3_column_int64(st, 2);
+            cache_fill(m, id, out, gen);
         }
     } else if (step == SQLITE_DONE) {
         rc = ad_fail(err, AD_E_NOT_FOUND, "asset %s not found", id);
@@ -623,6 +851,7 @@ static ad_code sqlite_replace(ad_meta *base, const char *id, int64_t expect_rev,
     int64_t seq = 0, cur = 0;
     ad_code rc = conn_get(m, &c, err);
     if (rc) return rc;
+    cache_write(m, id, true);
     rc = begin_tx(m, c, err);
     if (!rc) {
         rc = lookup_for_write(c, id, expect_rev, &seq, &cur, err);
@@ -641,6 +870,7 @@ static ad_code sqlite_replace(ad_meta *base, const char *id, int64_t expect_rev,
         if (!rc) rc = index_doc(m, c, seq, doc, err);
         rc = finish_tx(m, c, rc, err);
     }
+    cache_write(m, id, false);
     if (!rc) *rev = cur + 1;
     conn_put(m, c);
     return rc;
@@ -653,6 +883,7 @@ static ad_code sqlite_remove(ad_meta *base, const char *id, int64_t expect_rev, 
     int64_t seq = 0, cur = 0;
     ad_code rc = conn_get(m, &c, err);
     if (rc) return rc;
+    cache_write(m, id, true);
     rc = begin_tx(m, c, err);
     if (!rc) {
         rc = lookup_for_write(c, id, expect_rev, &seq, &cur, err);
@@ -660,6 +891,7 @@ static ad_code sqlite_remove(ad_meta *base, const char *id, int64_t expect_rev, 
         if (!rc) rc = exec_seq(c, ST_PATHS_DELETE, seq, err);
         rc = finish_tx(m, c, rc, err);
     }
+    cache_write(m, id, false);
     conn_put(m, c);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,81 @@ static void test_range_merging(const char *dir)
     m->ops->close(m);
 }
 
+/* Readers and a writer racing on one id: every reader sees revisions in
+ * order (the cache never serves an older one after a newer one was read),
+ * and once the writer is done every read gives the last revision. */
+#define RACE_WRITES 300
+typedef struct race {
+    ad_meta *m;
+    volatile int done;
+    int backwards, errors;
+} race;
+
+static void *race_reader(void *arg)
+{
+    race *r = arg;
+    int64_t last = 0;
+    while (!r->done) {
+        ad_doc d = {0};
+        ad_error err = {0};
+        if (r->m->ops->get(r->m, "race", &d, &err) != AD_OK) {
+            __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        if (d.rev < last) __atomic_add_fetch(&r->backwards, 1, __ATOMIC_RELAXED);
+        last = d.rev;
+        ad_doc_free(&d);
+    }
+    return NULL;
+}
+
+static void test_cache_race(const char *dir, const char *options)
+{
+    char url[512];
+    ad_meta *m = NULL;
+    ad_error err = {0};
+    race r = {0};
+    pthread_t th[3];
+    int64_t rev = 0;
+    int i;
+    ad_doc d = {0};
+    const char *text = "{\"asset_id\": \"race\", \"n\": 0}";
+    json_t *doc = json_loads(text, 0, NULL);
+    snprintf(url, sizeof(url), "sqlite://%s/race%s.db%s", dir, options[0] ? "-c" : "", options);
+    CHECK(ad_meta_open(url, &m, &err) == AD_OK, "open %s: %s", url, err.msg);
+    if (!m) {
+        json_decref(doc);
+        return;
+    }
+    CHECK(m->ops->insert(m, "race", text, strlen(text), doc, &rev, &err) == AD_OK, "insert: %s",
+          err.msg);
+    r.m = m;
+    for (i = 0; i < 3; i++) pthread_create(&th[i], NULL, race_reader, &r);
+    for (i = 1; i <= RACE_WRITES; i++) {
+        char buf[64];
+        json_t *di;
+        snprintf(buf, sizeof(buf), "{\"asset_id\": \"race\", \"n\": %d}", i);
+        di = json_loads(buf, 0, NULL);
+        if (m->ops->replace(m, "race", AD_REV_ANY, buf, strlen(buf), di, &rev, &err) != AD_OK)
+            CHECK(0, "replace %d: %s", i, err.msg);
+        json_decref(di);
+    }
+    r.done = 1;
+    for (i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    CHECK(r.backwards == 0, "%s: a reader saw an older revision after a newer one %d times", url,
+          r.backwards);
+    CHECK(r.errors == 0, "%s: %d reads failed", url, r.errors);
+    CHECK(m->ops->get(m, "race", &d, &err) == AD_OK && d.rev == RACE_WRITES + 1 &&
+              strstr(d.json, "\"n\": 300"),
+          "%s: final read: rev %lld, %s", url, (long long)d.rev, d.json ? d.json : "(none)");
+    ad_doc_free(&d);
+    CHECK(m->ops->remove(m, "race", AD_REV_ANY, &err) == AD_OK, "remove: %s", err.msg);
+    CHECK(m->ops->get(m, "race", &d, &err) == AD_E_NOT_FOUND, "%s: removed asset still read", url);
+    ad_doc_free(&d);
+    m->ops->close(m);
+    json_decref(doc);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/assetd-meta-XXXXXX";
@@ -313,6 +389,23 @@ int main(void)
     test_sqlite_specific(dir, url);
     test_open_errors(dir);
     test_range_merging(dir);
+    test_cache_race(dir, "");
+    test_cache_race(dir, "?cache_mb=0");
+    {
+        /* the whole contract again with the document cache off */
+        char nocache[300];
+        snprintf(nocache, sizeof(nocache), "sqlite://%s/nocache.db?cache_mb=0", dir);
+        failed = meta_contract_run(nocache);
+        CHECK(failed == 0, "contract without the cache: %d failed checks", failed);
+    }
+    {
+        ad_meta *m = NULL;
+        ad_error err = {0};
+        char bad[300];
+        snprintf(bad, sizeof(bad), "sqlite://%s/x.db?cache=1", dir);
+        CHECK(ad_meta_open(bad, &m, &err) == AD_E_BAD_REQUEST && strstr(err.msg, "cache_mb"),
+              "an unknown URL option is refused: %s", err.msg);
+    }
 
     rm_tree(dir);
     return check_summary("test_meta_sqlite");
