@@ -843,10 +843,24 @@ static ad_code exec_seq(conn *c, enum stmt_id id, int64_t seq, ad_error *err)
     return step == SQLITE_DONE ? AD_OK : db_fail(c->db, err, "writing");
 }
 
-static ad_code sqlite_replace(ad_meta *base, const char *id, int64_t expect_rev, const char *json,
+static ad_code update_doc(conn *c, int64_t seq, const char *json, size_t len, ad_error *err)
+{
+    sqlite3_stmt *st = stmt(c, ST_UPDATE, err);
+    ad_code rc = AD_OK;
+    if (!st) return err ? err->code : AD_E_BACKEND;
+    sqlite3_bind_text(st, 1, json, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(c->db, err, "updating");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Replaces (json given) or deletes (json NULL) an existing document under
+ * the revision rule, in one transaction, with the cache bracketed around
+ * the write. */
+static ad_code write_existing(sqlite_meta *m, const char *id, int64_t expect_rev, const char *json,
                               size_t len, const json_t *doc, int64_t *rev, ad_error *err)
 {
-    sqlite_meta *m = (sqlite_meta *)base;
     conn *c;
     int64_t seq = 0, cur = 0;
     ad_code rc = conn_get(m, &c, err);
@@ -855,45 +869,26 @@ static ad_code sqlite_replace(ad_meta *base, const char *id, int64_t expect_rev,
     rc = begin_tx(m, c, err);
     if (!rc) {
         rc = lookup_for_write(c, id, expect_rev, &seq, &cur, err);
-        if (!rc) {
-            sqlite3_stmt *st = stmt(c, ST_UPDATE, err);
-            if (!st) {
-                rc = err ? err->code : AD_E_BACKEND;
-            } else {
-                sqlite3_bind_text(st, 1, json, (int)len, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, seq);
-                if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(c->db, err, "updating");
-                sqlite3_reset(st);
-            }
-        }
+        if (!rc) rc = json ? update_doc(c, seq, json, len, err) : exec_seq(c, ST_DELETE, seq, err);
         if (!rc) rc = exec_seq(c, ST_PATHS_DELETE, seq, err);
-        if (!rc) rc = index_doc(m, c, seq, doc, err);
+        if (!rc && json) rc = index_doc(m, c, seq, doc, err);
         rc = finish_tx(m, c, rc, err);
     }
     cache_write(m, id, false);
-    if (!rc) *rev = cur + 1;
+    if (!rc && rev) *rev = cur + 1;
     conn_put(m, c);
     return rc;
 }
 
+static ad_code sqlite_replace(ad_meta *base, const char *id, int64_t expect_rev, const char *json,
+                              size_t len, const json_t *doc, int64_t *rev, ad_error *err)
+{
+    return write_existing((sqlite_meta *)base, id, expect_rev, json, len, doc, rev, err);
+}
+
 static ad_code sqlite_remove(ad_meta *base, const char *id, int64_t expect_rev, ad_error *err)
 {
-    sqlite_meta *m = (sqlite_meta *)base;
-    conn *c;
-    int64_t seq = 0, cur = 0;
-    ad_code rc = conn_get(m, &c, err);
-    if (rc) return rc;
-    cache_write(m, id, true);
-    rc = begin_tx(m, c, err);
-    if (!rc) {
-        rc = lookup_for_write(c, id, expect_rev, &seq, &cur, err);
-        if (!rc) rc = exec_seq(c, ST_DELETE, seq, err);
-        if (!rc) rc = exec_seq(c, ST_PATHS_DELETE, seq, err);
-        rc = finish_tx(m, c, rc, err);
-    }
-    cache_write(m, id, false);
-    conn_put(m, c);
-    return rc;
+    return write_existing((sqlite_meta *)base, id, expect_rev, NULL, 0, NULL, NULL, err);
 }
 
 /* --- compiling a filter into index conditions --- */
