@@ -25,8 +25,15 @@ enum opt_id {
     O_CONN_TIMEOUT,
     O_MAX_CONN,
     O_ACCESS_LOG,
+    O_FETCH_EXTERNAL,
     O_LOG_LEVEL,
     O_SHUTDOWN_GRACE,
+    O_WORKERS,
+    O_UPLOAD_MAX,
+    O_STATUS_TTL,
+    O_ZIP_MAX_ENTRIES,
+    O_ZIP_MAX_UNPACKED,
+    O_ZIP_MAX_RATIO,
     O_HELP,
     O_VERSION,
 };
@@ -45,8 +52,8 @@ static const struct setting {
     {O_META, "meta", "URL", "ASSETD_META", "sqlite://DIR/registry.db",
      "meta store: sqlite:///path.db"},
     {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs", "blob store: file:///dir"},
-    {O_JOBS, "jobs", "URL", "ASSETD_JOBS",
-     "memory:", "job store of ZIP uploads: memory: (in-process)"},
+    {O_JOBS, "jobs", "URL", "ASSETD_JOBS", "local://DIR/jobs.db",
+     "job store of ZIP uploads: local:///path.db (persisted), memory: (lost on restart)"},
     {O_PUBLIC_URL, "public-url", "URL", "ASSETD_PUBLIC_URL", "http://FIRST-LISTEN-ADDRESS",
      "base URL clients reach this server at (used in file URLs)"},
     {O_THREADS, "threads", "N", "ASSETD_THREADS", "number of CPUs", "worker threads per listener"},
@@ -57,9 +64,22 @@ static const struct setting {
     {O_MAX_CONN, "max-connections", "N", "ASSETD_MAX_CONNECTIONS", "1024",
      "concurrent connections per listener"},
     {O_ACCESS_LOG, "access-log", "on|off", "ASSETD_ACCESS_LOG", "on", "one log line per request"},
+    {O_FETCH_EXTERNAL, "fetch-external", "on|off", "ASSETD_FETCH_EXTERNAL", "off",
+     "ZIP downloads fetch files whose URL is outside the store over http(s)"},
     {O_LOG_LEVEL, "log-level", "LEVEL", "ASSETD_LOG_LEVEL", "info", "debug, info, warn or error"},
     {O_SHUTDOWN_GRACE, "shutdown-grace", "SECONDS", "ASSETD_SHUTDOWN_GRACE", "10",
      "on SIGTERM, how long requests in flight may take to finish"},
+    {O_WORKERS, "workers", "N", "ASSETD_WORKERS", "2", "ZIP upload worker threads"},
+    {O_UPLOAD_MAX, "upload-max", "BYTES", "ASSETD_UPLOAD_MAX", "10737418240",
+     "largest POST /zip/upload body (10 GiB)"},
+    {O_STATUS_TTL, "status-ttl", "SECONDS", "ASSETD_STATUS_TTL", "604800",
+     "how long a finished upload's status stays readable (7 days)"},
+    {O_ZIP_MAX_ENTRIES, "zip-max-entries", "N", "ASSETD_ZIP_MAX_ENTRIES", "100000",
+     "most entries an uploaded archive may have"},
+    {O_ZIP_MAX_UNPACKED, "zip-max-unpacked", "BYTES", "ASSETD_ZIP_MAX_UNPACKED", "1099511627776",
+     "most bytes an uploaded archive may unpack to (1 TiB)"},
+    {O_ZIP_MAX_RATIO, "zip-max-ratio", "N", "ASSETD_ZIP_MAX_RATIO", "200",
+     "highest uncompressed-to-archive size ratio (zip bombs)"},
     {O_HELP, "help", NULL, NULL, NULL, "show this help and exit"},
     {O_VERSION, "version", NULL, NULL, NULL, "show the version and exit"},
 };
@@ -168,6 +188,11 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
             return ad_fail(err, AD_E_BAD_REQUEST, "--access-log: on or off, got \"%s\"", v);
         c->access_log = strcmp(v, "on") == 0;
         return AD_OK;
+    case O_FETCH_EXTERNAL:
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return ad_fail(err, AD_E_BAD_REQUEST, "--fetch-external: on or off, got \"%s\"", v);
+        c->fetch_external = strcmp(v, "on") == 0;
+        return AD_OK;
     case O_LOG_LEVEL:
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
             return ad_fail(err, AD_E_BAD_REQUEST,
@@ -177,6 +202,20 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
         rc = set_uint(s, v, 0, 3600, &n, err);
         c->shutdown_grace = (unsigned)n;
         return rc;
+    case O_WORKERS:
+        rc = set_uint(s, v, 1, 256, &n, err);
+        c->workers = (unsigned)n;
+        return rc;
+    case O_UPLOAD_MAX:
+        return set_uint(s, v, 1024, UINT64_MAX / 2, &c->upload_max, err);
+    case O_STATUS_TTL:
+        return set_uint(s, v, 1, (uint64_t)10 * 365 * 86400, &c->status_ttl, err);
+    case O_ZIP_MAX_ENTRIES:
+        return set_uint(s, v, 1, 100000000, &c->zip_max_entries, err);
+    case O_ZIP_MAX_UNPACKED:
+        return set_uint(s, v, 1, UINT64_MAX / 2, &c->zip_max_unpacked, err);
+    case O_ZIP_MAX_RATIO:
+        return set_uint(s, v, 1, 1000000, &c->zip_max_ratio, err);
     case O_HELP:
         c->help = true;
         return AD_OK;
@@ -201,10 +240,10 @@ static ad_code derive_defaults(ad_config *c, ad_error *err)
         snprintf(buf, sizeof(buf), "file://%s/blobs", c->data_dir);
         rc = set_str(&c->blobs_url, buf, err);
     }
-    if (!rc && !c->jobs_url) rc = set_str(&c->jobs_url, "memory:", err);
-    if (!rc && strcmp(c->jobs_url, "memory:") != 0)
-        rc = ad_fail(err, AD_E_BAD_REQUEST, "--jobs \"%s\": unknown job store (known: memory:)",
-                     c->jobs_url);
+    if (!rc && !c->jobs_url) {
+        snprintf(buf, sizeof(buf), "local://%s/jobs.db", c->data_dir);
+        rc = set_str(&c->jobs_url, buf, err);
+    }
     if (!rc && !c->public_url) {
         snprintf(buf, sizeof(buf), "http://%s", c->listen[0]);
         rc = set_str(&c->public_url, buf, err);
@@ -229,6 +268,12 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
     c->max_connections = 1024;
     c->access_log = true;
     c->shutdown_grace = 10;
+    c->workers = 2;
+    c->upload_max = 10ull << 30;
+    c->status_ttl = 7 * 86400;
+    c->zip_max_entries = 100000;
+    c->zip_max_unpacked = 1ull << 40;
+    c->zip_max_ratio = 200;
     for (i = 0; i < NSETTINGS; i++) {
         const char *v = settings[i].env ? getenv(settings[i].env) : NULL;
         ad_code rc;

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "util/err.h"
@@ -27,8 +28,16 @@ typedef struct ad_config {
     unsigned conn_timeout;
     unsigned max_connections;
     bool access_log;
+    bool fetch_external; /* ZIP downloads may GET files outside the store */
     char *log_level;
     unsigned shutdown_grace; /* seconds */
+    /* ZIP uploads */
+    unsigned workers;              /* ingest worker threads */
+    uint64_t upload_max; /* bytes of an upload body */
+    uint64_t status_ttl; /* seconds a finished upload's status stays */
+    uint64_t zip_max_entries;
+    uint64_t zip_max_unpacked; /* bytes, all entries of an archive */
+    uint64_t zip_max_ratio;    /* uncompressed bytes per archive byte */
     bool help, version;
 } ad_config;
 

@@ -10,11 +10,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
+
 #include "api/api.h"
 #include "config.h"
+#include "core/ingest.h"
 #include "core/registry.h"
 #include "http/server.h"
 #include "store/blob.h"
+#include "store/jobs.h"
 #include "store/meta.h"
 #include "util/log.h"
 
@@ -41,12 +45,39 @@ static ad_log_level level_of(const char *name)
     return AD_LOG_INFO;
 }
 
+/* Opens the job store and the spool directory, and starts the ingest
+ * workers (which first recover jobs an earlier process left behind). */
+static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size_t cap,
+                            ad_ingest **out, ad_error *err)
+{
+    ad_ingest_opts o = {0};
+    ad_code rc;
+    if ((size_t)snprintf(spool, cap, "%s/spool", cfg->data_dir) >= cap || make_dirs(spool) != 0)
+        return ad_fail(err, AD_E_BACKEND, "cannot create the spool directory %s", spool);
+    rc = ad_jobs_open(cfg->jobs_url, &app->jobs, err);
+    if (rc) return rc;
+    app->spool_dir = spool;
+    app->upload_max = cfg->upload_max;
+    o.jobs = app->jobs, o.blobs = app->blobs, o.reg = app->reg;
+    o.public_url = cfg->public_url;
+    o.workers = cfg->workers;
+    o.max_entries = cfg->zip_max_entries;
+    o.max_unpacked = cfg->zip_max_unpacked;
+    o.max_ratio = cfg->zip_max_ratio;
+    o.status_ttl = (int64_t)cfg->status_ttl;
+    rc = ad_ingest_start(&o, out, err);
+    if (!rc) api_zip_sweep_spool(app);
+    return rc;
+}
+
 static int serve(const ad_config *cfg, const sigset_t *sigs)
 {
     ad_error err = {0};
     ad_meta *meta = NULL;
     ad_blob *blobs = NULL;
     ad_registry *reg = NULL;
+    ad_ingest *ingest = NULL;
+    char spool[4096];
     http_server *srv = NULL;
     ad_app app = {0};
     http_server_opts opts = {0};
@@ -64,6 +95,13 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     reg = ad_registry_new(meta);
     if (!reg) goto out;
     app.reg = reg, app.meta = meta, app.blobs = blobs, app.jobs_url = cfg->jobs_url;
+    app.public_url = cfg->public_url;
+    app.fetch_external = cfg->fetch_external;
+    if (ad_registry_set_files(reg, blobs, cfg->public_url)) goto out;
+    if (start_ingest(cfg, &app, spool, sizeof(spool), &ingest, &err)) {
+        ad_log(AD_LOG_ERROR, "msg=\"cannot start the upload pipeline\" error=\"%s\"", err.msg);
+        goto out;
+    }
     opts.listen = (const char *const *)cfg->listen;
     opts.nlisten = cfg->nlisten;
     opts.threads = cfg->threads;
@@ -86,6 +124,8 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     http_server_stop(srv, cfg->shutdown_grace * 1000);
     status = 0;
 out:
+    ad_ingest_stop(ingest); /* a job in progress goes back to the queue */
+    if (app.jobs) app.jobs->ops->close(app.jobs);
     ad_registry_free(reg);
     if (blobs) blobs->ops->close(blobs);
     if (meta) meta->ops->close(meta);
@@ -106,10 +146,13 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* before any thread: ZIP downloads of external files use libcurl */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
 
     if (ad_config_load(&cfg, argc, argv, &err)) {
         fprintf(stderr, "assetd: %s\n", err.msg);
         ad_config_free(&cfg);
+        curl_global_cleanup();
         return 2;
     }
     if (cfg.help || cfg.version) {
@@ -118,10 +161,12 @@ int main(int argc, char **argv)
         else
             printf("assetd 0.1.0\n");
         ad_config_free(&cfg);
+        curl_global_cleanup();
         return 0;
     }
     ad_log_set_level(level_of(cfg.log_level));
     status = serve(&cfg, &sigs);
     ad_config_free(&cfg);
+    curl_global_cleanup();
     return status;
 }

@@ -9,6 +9,7 @@
 #define ASSETD_API_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@
 #include "core/registry.h"
 #include "http/server.h"
 #include "store/blob.h"
+#include "store/jobs.h"
 #include "store/meta.h"
 
 /* What every handler can reach (http_req_app). */
@@ -24,6 +26,11 @@ typedef struct ad_app {
     ad_meta *meta;
     ad_blob *blobs;
     const char *jobs_url;
+    const char *public_url; /* --public-url: base of asset_file_url, no trailing slash */
+    bool fetch_external;    /* --fetch-external: downloads GET files outside the store */
+    ad_jobs *jobs;          /* ZIP upload jobs (zip_upload.c) */
+    const char *spool_dir;  /* where upload bodies are spooled: <data>/spool */
+    uint64_t upload_max;    /* --upload-max: bytes of a POST /zip/upload body */
 } ad_app;
 
 extern const http_route ad_routes[];
@@ -59,5 +66,12 @@ void api_query_search(http_req *r);
 void api_health_live(http_req *r);
 void api_health_ready(http_req *r);
 void api_graphql(http_req *r);
+/* zip_upload.c */
+void api_zip_upload(http_req *r);
+ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, ad_error *err);
+void api_zip_status(http_req *r);
+void api_zip_sweep_spool(ad_app *app);
+void api_zip_download(http_req *r);
+void api_files_get(http_req *r);
 
 #endif

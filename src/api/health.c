@@ -1,6 +1,6 @@
 /*
  * health.c — /healthz (the process answers) and /readyz (every backend
- * answers). The job store joins the list with the ZIP upload pipeline.
+ * answers): meta store, blob store and the job store of ZIP uploads.
  */
 #include "api/api.h"
 
@@ -19,6 +19,10 @@ void api_health_ready(http_req *r)
     if (!rc) {
         rc = app->blobs->ops->ping(app->blobs, &err);
         json_object_set_new(data, "blobs", json_string(rc ? err.msg : "ok"));
+    }
+    if (!rc && app->jobs) {
+        rc = app->jobs->ops->ping(app->jobs, &err);
+        json_object_set_new(data, "jobs", json_string(rc ? err.msg : "ok"));
     }
     if (rc) {
         json_decref(data);

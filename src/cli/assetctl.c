@@ -46,6 +46,8 @@ enum opt_id {
     OPT_SKIP,
     OPT_SORT,
     OPT_FIELDS,
+    OPT_WAIT,
+    OPT_PROGRESS,
     OPT_COUNT
 };
 
@@ -87,6 +89,9 @@ static const struct option_def option_defs[] = {
      "list, query, search: order by FIELD (dotted paths allowed)"},
     {OPT_FIELDS, "fields", 0, "A,B,...",
      "list, query, search: only these top-level fields (asset_id always)"},
+    {OPT_WAIT, "wait", 0, NULL, "upload: follow the job until it ends (exit 1 if it failed)"},
+    {OPT_PROGRESS, "progress", 0, NULL,
+     "upload, download: progress bars even when stderr is not a terminal"},
 };
 #define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
 
@@ -113,6 +118,7 @@ struct command {
     int min_args, max_args; /* positional arguments */
     const char *synopsis;
     const char *summary;
+    int (*run)(const struct cli *c); /* instead of build + one JSON exchange */
 };
 
 static int build_create(const struct cli *c, struct request *rq);
@@ -122,24 +128,36 @@ static int build_delete(const struct cli *c, struct request *rq);
 static int build_list(const struct cli *c, struct request *rq);
 static int build_query(const struct cli *c, struct request *rq);
 static int build_search(const struct cli *c, struct request *rq);
+static int run_upload(const struct cli *c);
+static int run_status(const struct cli *c);
+static int run_download(const struct cli *c);
 
 static const struct command commands[] = {
     {"create", build_create, SHAPE_ASSET, BIT(OPT_FILE), 0, 0, "create -f FILE",
-     "create an asset from a full Asset document (POST /assets)"},
-    {"get", build_get, SHAPE_ASSET, 0, 1, 1, "get ID", "show one asset (GET /query/by-id/ID)"},
+     "create an asset from a full Asset document (POST /assets)", NULL},
+    {"get", build_get, SHAPE_ASSET, 0, 1, 1, "get ID", "show one asset (GET /query/by-id/ID)",
+     NULL},
     {"update", build_update, SHAPE_ASSET, BIT(OPT_FILE) | BIT(OPT_IF_MATCH), 1, 1,
      "update ID -f FILE [--if-match REV]",
-     "change the top-level fields present in FILE (PUT /assets/ID)"},
+     "change the top-level fields present in FILE (PUT /assets/ID)", NULL},
     {"delete", build_delete, SHAPE_DELETED, BIT(OPT_IF_MATCH), 1, 1, "delete ID [--if-match REV]",
-     "delete an asset (DELETE /assets/ID)"},
+     "delete an asset (DELETE /assets/ID)", NULL},
     {"list", build_list, SHAPE_LIST, LIST_OPTS, 0, 0, "list [LIST OPTIONS]",
-     "list every asset (GET /assets)"},
+     "list every asset (GET /assets)", NULL},
     {"query", build_query, SHAPE_LIST, LIST_OPTS | QUERY_OPTS, 0, 0,
      "query (--type T | --sub-type S | --tag T | --api-route R) [LIST OPTIONS]",
-     "list the assets matching one criterion (GET /query/by-.../VALUE)"},
+     "list the assets matching one criterion (GET /query/by-.../VALUE)", NULL},
     {"search", build_search, SHAPE_LIST, LIST_OPTS | BIT(OPT_FILE), 0, 1,
      "search (FILTER | -f FILE) [LIST OPTIONS]",
-     "list the assets matching a MongoDB-style filter (POST /query/search)"},
+     "list the assets matching a MongoDB-style filter (POST /query/search)", NULL},
+    {"upload", NULL, SHAPE_ASSET, BIT(OPT_WAIT) | BIT(OPT_PROGRESS), 1, 1,
+     "upload FILE.zip [--wait] [--progress]",
+     "upload a zip (POST /zip/upload); --wait follows the job to its end", run_upload},
+    {"status", NULL, SHAPE_ASSET, 0, 1, 1, "status UPLOAD_ID",
+     "show an upload job (GET /zip/status/UPLOAD_ID)", run_status},
+    {"download", NULL, SHAPE_ASSET, BIT(OPT_PROGRESS), 1, 1,
+     "download ID [-o FILE.zip] [--progress]",
+     "save an asset as a zip (GET /zip/download/ID), resuming a partial download", run_download},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -305,9 +323,11 @@ static int check_server_url(const char *url)
 static int check_globals(struct cli *c)
 {
     const char *out = c->val[OPT_OUTPUT], *env = getenv("ASSETCTL_SERVER");
-    if (out && strcmp(out, "json") && strcmp(out, "table"))
+    /* download's -o names the file to write */
+    bool to_file = c->command && !strcmp(c->command, "download");
+    if (!to_file && out && strcmp(out, "json") && strcmp(out, "table"))
         return usage_error("-o: unknown output format '%s' (json or table)", out);
-    c->table = out && !strcmp(out, "table");
+    c->table = !to_file && out && !strcmp(out, "table");
     c->cl.verbose = c->val[OPT_VERBOSE] != NULL;
     c->cl.server = c->val[OPT_SERVER] ? c->val[OPT_SERVER] : env && *env ? env : DEFAULT_SERVER;
     int rc = check_server_url(c->cl.server);
@@ -319,7 +339,7 @@ static int check_values(const struct cli *c)
 {
     for (enum opt_id id = OPT_FILE; id < OPT_COUNT; id++) {
         const char *v = c->val[id], *name = option_defs[id].name;
-        if (!v) continue;
+        if (!v || !option_defs[id].arg) continue; /* absent, or a flag */
         if ((id == OPT_LIMIT || id == OPT_SKIP) && !is_count(v))
             return usage_error("--%s: '%s' is not a non-negative integer", name, v);
         if (!*v) return usage_error("--%s: the value must not be empty", name);
@@ -543,6 +563,23 @@ static int build_search(const struct cli *c, struct request *rq)
     return rc ? rc : url_list_params(c, rq);
 }
 
+static int run_upload(const struct cli *c)
+{
+    struct xfer_opts o = {c->val[OPT_WAIT] != NULL, c->val[OPT_PROGRESS] != NULL};
+    return cmd_upload(&c->cl, &o, c->args[0]);
+}
+
+static int run_status(const struct cli *c)
+{
+    return cmd_status(&c->cl, c->args[0]);
+}
+
+static int run_download(const struct cli *c)
+{
+    struct xfer_opts o = {false, c->val[OPT_PROGRESS] != NULL};
+    return cmd_download(&c->cl, &o, c->args[0], c->val[OPT_OUTPUT]);
+}
+
 /* ------------------------------------------------------------------ main */
 
 /* Parses and checks the command line, then builds and sends the request. */
@@ -563,6 +600,7 @@ static int run(struct cli *c, int argc, char **argv)
     if (!cmd) return usage_error("unknown command '%s'", c->command);
     if ((rc = check_globals(c)) || (rc = check_command(c, cmd))) return rc;
 
+    if (cmd->run) return cmd->run(c);
     struct request rq = {0};
     rc = cmd->build(c, &rq);
     if (!rc) rc = exchange(c, &rq, cmd->shape);

@@ -79,6 +79,23 @@ struct request {
  * RC_UNREACHABLE (no answer). */
 int http_exchange(const struct client *cl, const struct request *rq, json_t **data);
 
+/* -------------------------------------------------------- transfer.c */
+
+struct xfer_opts {
+    bool wait;     /* upload: poll the job until it ends */
+    bool progress; /* progress bars even when stderr is not a terminal */
+};
+
+/* POST /zip/upload of the zip at path (multipart field "file"); prints the
+ * answer, or with o->wait the job's final status (RC_FAIL if it failed). */
+int cmd_upload(const struct client *cl, const struct xfer_opts *o, const char *path);
+/* GET /zip/status/ID, printed. */
+int cmd_status(const struct client *cl, const char *upload_id);
+/* GET /zip/download/ID into out_path (NULL: ID.zip), resuming a partial
+ * download; prints the file's name. */
+int cmd_download(const struct client *cl, const struct xfer_opts *o, const char *id,
+                 const char *out_path);
+
 /* ----------------------------------------------------------- table.c */
 
 /* Prints assets (an array of them, or one) to stdout as an aligned table:

@@ -8,11 +8,15 @@
 
 #include "core/model.h"
 #include "util/json.h"
+#include "util/log.h"
+#include "util/str.h"
 
 #define UPDATE_RETRIES 16 /* concurrent writers racing on one asset */
 
 struct ad_registry {
     ad_meta *meta;
+    ad_blob *blobs;     /* where uploaded files are stored; NULL: none */
+    char *files_prefix; /* "<public_url>/files/" */
 };
 
 ad_registry *ad_registry_new(ad_meta *meta)
@@ -24,6 +28,7 @@ ad_registry *ad_registry_new(ad_meta *meta)
 
 void ad_registry_free(ad_registry *r)
 {
+    if (r) free(r->files_prefix);
     free(r);
 }
 
@@ -128,9 +133,84 @@ ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch, 
     return ad_fail(err, AD_E_UNAVAILABLE, "asset %s is being updated too often; try again", id);
 }
 
+ad_code ad_registry_set_files(ad_registry *r, ad_blob *blobs, const char *public_url)
+{
+    size_t n = strlen(public_url);
+    while (n && public_url[n - 1] == '/') n--;
+    free(r->files_prefix);
+    r->files_prefix = malloc(n + sizeof("/files/"));
+    if (!r->files_prefix) return AD_E_NOMEM;
+    memcpy(r->files_prefix, public_url, n);
+    memcpy(r->files_prefix + n, "/files/", sizeof("/files/"));
+    r->blobs = blobs;
+    return AD_OK;
+}
+
+ad_blob *ad_registry_blobs(ad_registry *r)
+{
+    return r->blobs;
+}
+
+bool ad_registry_file_key(const ad_registry *r, const char *url, char *key, size_t cap)
+{
+    size_t plen, n;
+    long k;
+    if (!r->blobs || !r->files_prefix || !url) return false;
+    plen = strlen(r->files_prefix);
+    if (strncmp(url, r->files_prefix, plen) != 0) return false;
+    url += plen;
+    n = strlen(url);
+    if (n == 0 || n >= cap || strpbrk(url, "?#")) return false;
+    k = ad_pct_decode(url, n, key, false);
+    if (k <= 0) return false;
+    key[k] = '\0';
+    return ad_blob_key_check(key, NULL) == AD_OK;
+}
+
+/* Removes the stored files of a deleted asset's document. */
+static void remove_files(ad_registry *r, const char *id, const ad_doc *d)
+{
+    char key[AD_BLOB_KEY_MAX + 1];
+    json_t *doc = json_loadb(d->json, d->len, 0, NULL), *f;
+    size_t i;
+    json_array_foreach(json_object_get(doc, "files"), i, f)
+    {
+        ad_error err = {0};
+        const char *url = json_string_value(json_object_get(f, "asset_file_url"));
+        if (!ad_registry_file_key(r, url, key, sizeof(key))) continue;
+        if (r->blobs->ops->remove(r->blobs, key, &err))
+            ad_log(AD_LOG_WARN,
+                   "msg=\"cannot remove a file of a deleted asset\" asset_id=\"%.200s\" "
+                   "key=\"%.300s\" error=\"%s\"",
+                   id, key, err.msg);
+    }
+    json_decref(doc);
+}
+
 ad_code ad_registry_delete(ad_registry *r, const char *id, int64_t if_match, ad_error *err)
 {
-    return r->meta->ops->remove(r->meta, id, if_match, err);
+    ad_doc cur = {0};
+    ad_code rc;
+    int attempt;
+    if (!r->blobs) return r->meta->ops->remove(r->meta, id, if_match, err);
+    /* delete the revision whose files we read, so a concurrent update
+     * cannot leave files of the new revision behind */
+    for (attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+        rc = r->meta->ops->get(r->meta, id, &cur, err);
+        if (rc) return rc;
+        if (if_match != AD_REV_ANY && if_match != cur.rev) {
+            rc =
+                ad_fail(err, AD_E_PRECONDITION, "asset %s is at revision %lld, not %lld (If-Match)",
+                        id, (long long)cur.rev, (long long)if_match);
+            ad_doc_free(&cur);
+            return rc;
+        }
+        rc = r->meta->ops->remove(r->meta, id, cur.rev, err);
+        if (!rc) remove_files(r, id, &cur);
+        ad_doc_free(&cur);
+        if (rc != AD_E_PRECONDITION || if_match != AD_REV_ANY) return rc;
+    }
+    return ad_fail(err, AD_E_UNAVAILABLE, "asset %s is being updated too often; try again", id);
 }
 
 ad_code ad_registry_get(ad_registry *r, const char *id, ad_doc *out, ad_error *err)

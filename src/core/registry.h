@@ -8,9 +8,12 @@
 #define ASSETD_CORE_REGISTRY_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/filter.h"
+#include "store/blob.h"
 #include "store/meta.h"
 #include "util/err.h"
 
@@ -32,7 +35,19 @@ ad_code ad_registry_create(ad_registry *r, const json_t *asset, ad_doc *out, ad_
 ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch, int64_t if_match,
                            ad_doc *out, ad_error *err);
 
+/* Deletes asset id; then removes from the blob store (ad_registry_set_files)
+ * every file of it whose asset_file_url maps into the store. A file that
+ * cannot be removed is logged, not an error: the asset is gone. */
 ad_code ad_registry_delete(ad_registry *r, const char *id, int64_t if_match, ad_error *err);
+
+/* Where the files the registry stored live: blobs (not owned) and the
+ * public base URL their asset_file_url starts with, as
+ * <public_url>/files/<key, each segment percent-encoded>. Copied. */
+ad_code ad_registry_set_files(ad_registry *r, ad_blob *blobs, const char *public_url);
+/* The blob key a file URL names, when it points into the store: true with
+ * key filled (a valid blob key), false for any other URL. */
+bool ad_registry_file_key(const ad_registry *r, const char *url, char *key, size_t cap);
+ad_blob *ad_registry_blobs(ad_registry *r);
 ad_code ad_registry_get(ad_registry *r, const char *id, ad_doc *out, ad_error *err);
 
 /* The fixed queries, as filters (free with ad_filter_free). */

@@ -17,6 +17,10 @@
 
 typedef struct http_req http_req;
 typedef void (*http_handler_fn)(http_req *req);
+/* Takes one chunk of a streamed request body (see http_route.on_body).
+ * Returning an error stops the body: the rest is discarded, the handler is
+ * not called, and the error is the response. */
+typedef ad_code (*http_body_fn)(http_req *req, const char *data, size_t len, ad_error *err);
 
 #define HTTP_ROUTE_JSON_BODY 1u /* the body must be Content-Type: application/json */
 
@@ -26,6 +30,10 @@ typedef struct http_route {
     http_handler_fn fn;
     unsigned flags;  /* HTTP_ROUTE_* */
     size_t max_body; /* bytes; 0 = the server's default */
+    /* NULL: the body is collected (up to max_body) for http_req_body().
+     * Otherwise each chunk goes to on_body as it arrives, nothing is kept,
+     * and fn runs once the body is complete (uploads of any size). */
+    http_body_fn on_body;
 } http_route;
 
 #define HTTP_MAX_PARAMS 4

@@ -64,6 +64,9 @@ struct http_req {
     size_t nhdr;
     char **scratch; /* decoded query values, freed with the request */
     size_t nscratch;
+    void *ctx; /* handler state (http_req_set_ctx) */
+    void (*free_ctx)(void *);
+    unsigned long long received; /* body bytes so far */
 };
 
 typedef struct stream_ctx {
@@ -105,6 +108,23 @@ const char *http_req_param(http_req *r, size_t i)
 const char *http_req_header(http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+void http_req_set_ctx(http_req *r, void *ctx, void (*free_ctx)(void *ctx))
+{
+    if (r->free_ctx && r->ctx != ctx) r->free_ctx(r->ctx);
+    r->ctx = ctx;
+    r->free_ctx = free_ctx;
+}
+
+void *http_req_ctx(http_req *r)
+{
+    return r->ctx;
+}
+
+unsigned long long http_req_body_received(http_req *r)
+{
+    return r->received;
 }
 
 const char *http_req_body(http_req *r, size_t *len)
@@ -238,6 +258,66 @@ void http_reply_stream(http_req *r, int status, const char *ctype, http_stream_f
     queue(r, status, ctype, resp);
 }
 
+typedef struct sized_ctx {
+    http_stream_at_fn fn;
+    void *ctx;
+    void (*free_ctx)(void *);
+    unsigned long long *bytes;
+} sized_ctx;
+
+static ssize_t sized_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    sized_ctx *sc = cls;
+    long n = sc->fn(sc->ctx, pos, buf, max);
+    if (n <= 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+    *sc->bytes += (unsigned long long)n;
+    return n;
+}
+
+static void sized_free(void *cls)
+{
+    sized_ctx *sc = cls;
+    if (sc->free_ctx) sc->free_ctx(sc->ctx);
+    free(sc);
+}
+
+void http_reply_sized(http_req *r, int status, const char *ctype, uint64_t size,
+                      http_stream_at_fn fn, void *ctx, void (*free_ctx)(void *ctx))
+{
+    sized_ctx *sc;
+    struct MHD_Response *resp = NULL;
+    size_t block = size < HTTP_SIZED_BLOCK ? (size_t)size + 1 : HTTP_SIZED_BLOCK;
+    if (r->responded) {
+        if (free_ctx) free_ctx(ctx);
+        return;
+    }
+    sc = malloc(sizeof(*sc));
+    if (sc) {
+        sc->fn = fn, sc->ctx = ctx, sc->free_ctx = free_ctx, sc->bytes = &r->bytes;
+        resp = MHD_create_response_from_callback(size, block, sized_read, sc, sized_free);
+        if (!resp) sized_free(sc);
+    } else if (free_ctx) {
+        free_ctx(ctx);
+    }
+    queue(r, status, ctype, resp);
+}
+
+void http_reply_fd(http_req *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len)
+{
+    struct MHD_Response *resp;
+    if (r->responded) {
+        close(fd);
+        return;
+    }
+    /* libmicrohttpd closes fd when the response is destroyed */
+    resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
+    if (!resp)
+        close(fd);
+    else
+        r->bytes = len;
+    queue(r, status, ctype, resp);
+}
+
 /* --- request handling --- */
 
 static bool is_json_type(const char *ct)
@@ -273,6 +353,29 @@ static void precheck(http_req *r)
         ad_fail(&r->early, AD_E_MEDIA_TYPE, "Content-Type must be application/json");
 }
 
+/* One chunk of the request body: into the capped buffer, or to the route's
+ * on_body. */
+static void take_body(http_req *r, const char *data, size_t n)
+{
+    ad_code rc;
+    r->received += n;
+    if (r->received > r->max_body) {
+        ad_fail(&r->early, AD_E_TOO_LARGE, "request body is over the limit of %zu bytes",
+                r->max_body);
+        return;
+    }
+    if (r->match.route->on_body) {
+        rc = r->match.route->on_body(r, data, n, &r->early);
+        if (rc && !r->early.code) ad_fail(&r->early, rc, "the request body was refused");
+        return;
+    }
+    rc = ad_buf_append(&r->body, data, n);
+    if (rc == AD_E_TOO_LARGE)
+        ad_fail(&r->early, rc, "request body is over the limit of %zu bytes", r->max_body);
+    else if (rc)
+        ad_fail(&r->early, rc, "out of memory reading the request body");
+}
+
 static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char *url,
                          const char *method)
 {
@@ -296,6 +399,7 @@ static void req_free(http_req *r)
     for (i = 0; i < r->nhdr; i++) free(r->hdr[i].name), free(r->hdr[i].value);
     for (i = 0; i < r->nscratch; i++) free(r->scratch[i]);
     free(r->scratch);
+    if (r->free_ctx) r->free_ctx(r->ctx);
     free(r);
 }
 
@@ -320,13 +424,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!r->early.code && !r->responded) {
-            ad_code rc = ad_buf_append(&r->body, upload_data, *upload_data_size);
-            if (rc == AD_E_TOO_LARGE)
-                ad_fail(&r->early, rc, "request body is over the limit of %zu bytes", r->max_body);
-            else if (rc)
-                ad_fail(&r->early, rc, "out of memory reading the request body");
-        }
+        if (!r->early.code && !r->responded) take_body(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -477,16 +575,17 @@ unsigned http_server_port(const http_server *s, size_t i)
 void http_server_stop(http_server *s, unsigned grace_ms)
 {
     size_t i;
-    unsigned waited = 0;
+    struct timespec start;
     if (!s) return;
     for (i = 0; i < s->ndaemons; i++) {
         MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
         if (fd != MHD_INVALID_SOCKET) close(fd);
     }
-    while (atomic_load(&s->active) > 0 && waited < grace_ms) {
+    /* a deadline on the monotonic clock: summing sleeps overruns when the
+     * machine is busy */
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (atomic_load(&s->active) > 0 && elapsed_ms(&start) < (double)grace_ms)
         usleep(10 * 1000);
-        waited += 10;
-    }
     if (atomic_load(&s->active) > 0)
         ad_log(AD_LOG_WARN, "msg=\"stopping with requests still in flight\" count=%d",
                atomic_load(&s->active));

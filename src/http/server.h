@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/router.h"
 #include "util/err.h"
@@ -53,6 +54,13 @@ const char *http_req_header(http_req *r, const char *name);
 ad_code http_req_query(http_req *r, const char *name, const char **value, ad_error *err);
 const char *http_req_body(http_req *r, size_t *len);
 
+/* Attaches handler state to the request; free_ctx(ctx) runs when the
+ * request ends, however it ends (client gone, error, reply sent). */
+void http_req_set_ctx(http_req *r, void *ctx, void (*free_ctx)(void *ctx));
+void *http_req_ctx(http_req *r);
+/* Bytes of body received so far (streamed or collected). */
+unsigned long long http_req_body_received(http_req *r);
+
 /* Adds a response header for the reply that follows. */
 void http_req_add_header(http_req *r, const char *name, const char *value);
 
@@ -68,5 +76,35 @@ void http_reply_error(http_req *r, ad_code code, const char *msg);
 typedef long (*http_stream_fn)(void *ctx, char *buf, size_t max);
 void http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
                        void *ctx, void (*free_ctx)(void *ctx));
+
+/* A streamed body of exactly size bytes (sent as Content-Length; HEAD gets
+ * the headers only): fn fills buf with up to max bytes of the body at pos
+ * and returns how many (> 0), or -1 to abort (the client sees a body
+ * shorter than announced). A response bigger than HTTP_SIZED_BLOCK is
+ * pulled in blocks of that size. free_ctx(ctx) runs once it is done. */
+#define HTTP_SIZED_BLOCK (256 * 1024)
+typedef long (*http_stream_at_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+void http_reply_sized(http_req *r, int status, const char *content_type, uint64_t size,
+                      http_stream_at_fn fn, void *ctx, void (*free_ctx)(void *ctx));
+/* len bytes of the open file fd from off, sent with sendfile(2) where the
+ * platform allows (zero-copy). Takes ownership of fd. */
+void http_reply_fd(http_req *r, int status, const char *content_type, int fd, uint64_t off,
+                   uint64_t len);
+
+/* --- range.c: single byte ranges (RFC 9110 14) --- */
+typedef enum {
+    HTTP_RANGE_NONE,         /* no usable Range (absent, multiple, malformed, If-Range differs):
+                                send everything with 200 */
+    HTTP_RANGE_OK,           /* send [start, start + len) with 206 */
+    HTTP_RANGE_UNSATISFIABLE /* answer 416 (http_reply_416) */
+} http_range_result;
+/* Reads Range (and If-Range, compared strongly with etag, which may be
+ * NULL) for a representation of total bytes. */
+http_range_result http_req_range(http_req *r, uint64_t total, const char *etag, uint64_t *start,
+                                 uint64_t *len);
+/* Adds Content-Range: bytes start-end/total. */
+void http_add_content_range(http_req *r, uint64_t start, uint64_t len, uint64_t total);
+/* 416 with Content-Range: bytes * /total and the error envelope. */
+void http_reply_416(http_req *r, uint64_t total);
 
 #endif

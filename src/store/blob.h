@@ -51,6 +51,15 @@ typedef struct ad_blob_ops {
                     ad_error *err);
     /* Removes key; removing a missing key is AD_OK. Mandatory. */
     ad_code (*remove)(ad_blob *b, const char *key, ad_error *err);
+
+    /* Optional: NULL for adapters whose objects are not local files.
+     * Opens key for reading and gives its descriptor (*fd, the caller
+     * closes it), its *size, and a *version that changes whenever the
+     * object is replaced (for validators such as ETags). Lets a response
+     * send the object with sendfile(2) and a long read keep one open file.
+     * AD_OK or AD_E_NOT_FOUND. */
+    ad_code (*open_fd)(ad_blob *b, const char *key, int *fd, uint64_t *size, uint64_t *version,
+                       ad_error *err);
 } ad_blob_ops;
 
 struct ad_blob {

@@ -256,6 +256,36 @@ static ad_code file_remove(ad_blob *base, const char *key, ad_error *err)
     return AD_OK;
 }
 
+static ad_code file_open_fd(ad_blob *base, const char *key, int *fd, uint64_t *size,
+                            uint64_t *version, ad_error *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    ad_code rc = key_path((file_blob *)base, key, path, sizeof(path), err);
+    *fd = -1;
+    if (rc) return rc;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
+            return ad_fail(err, AD_E_NOT_FOUND, "object %s not found", key);
+        return io_fail(err, "cannot open", path);
+    }
+    if (fstat(*fd, &st) != 0)
+        rc = io_fail(err, "cannot stat", path);
+    else if (!S_ISREG(st.st_mode))
+        rc = ad_fail(err, AD_E_NOT_FOUND, "object %s not found", key);
+    if (rc) {
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    *size = (uint64_t)st.st_size;
+    /* objects are replaced by rename(2): a new inode and a new mtime */
+    *version = ((uint64_t)st.st_ino << 32) ^ (uint64_t)st.st_mtim.tv_sec * 1000000000u ^
+               (uint64_t)st.st_mtim.tv_nsec;
+    return AD_OK;
+}
+
 const ad_blob_ops ad_blob_file_ops = {
     .version = AD_BLOB_OPS_VERSION,
     .scheme = "file",
@@ -269,4 +299,5 @@ const ad_blob_ops ad_blob_file_ops = {
     .stat = file_stat,
     .read = file_read,
     .remove = file_remove,
+    .open_fd = file_open_fd,
 };

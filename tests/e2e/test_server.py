@@ -29,8 +29,8 @@ def test_healthz(api):
 
 
 def test_readyz(api):
-    # the stores this build has; the job store joins with the ZIP upload pipeline
-    assert ok(api.get("/readyz")) == {"meta": "ok", "blobs": "ok"}
+    # the stores this build has: meta, blobs and the job store of ZIP uploads
+    assert ok(api.get("/readyz")) == {"meta": "ok", "blobs": "ok", "jobs": "ok"}
 
 
 def test_readyz_names_a_failing_backend(assetd_factory):
@@ -40,7 +40,7 @@ def test_readyz_names_a_failing_backend(assetd_factory):
     inst = assetd_factory(name="readyz-failure instance")
     c = inst.client()
     try:
-        assert ok(c.get("/readyz")) == {"meta": "ok", "blobs": "ok"}
+        assert ok(c.get("/readyz")) == {"meta": "ok", "blobs": "ok", "jobs": "ok"}
         shutil.rmtree(inst.data_dir / "blobs")
         r = c.get("/readyz")
         assert r.status_code == 503

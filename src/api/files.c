@@ -1,0 +1,134 @@
+/*
+ * files.c — GET/HEAD /files/<key>: the bytes of one stored file, the URL
+ * put in asset_file_url. The key is the decoded rest of the path
+ * ("<upload_id>/<path in the archive>"), checked by the blob key rules (so
+ * no "..", no empty or "." segments).
+ *
+ * With a blob store that hands out descriptors (the file store) the body
+ * goes out with sendfile(2); otherwise it is streamed through ranged reads.
+ * The ETag is a strong validator of the stored object: its size and the
+ * store's version of it (a new one whenever the object is replaced).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+
+typedef struct blob_stream {
+    ad_blob *blobs;
+    char *key;
+    uint64_t start;
+} blob_stream;
+
+static void stream_free(void *p)
+{
+    blob_stream *s = p;
+    if (!s) return;
+    free(s->key);
+    free(s);
+}
+
+static long stream_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    blob_stream *s = ctx;
+    ad_error err = {0};
+    size_t got = 0;
+    if (s->blobs->ops->read(s->blobs, s->key, s->start + pos, buf, max, &got, &err) || got == 0)
+        return -1;
+    return (long)got;
+}
+
+/* Sets the ETag and decides the part to send: 0 to go on with status in
+ * *status, or -1 when a 416 was sent. */
+static int choose_range(http_req *r, uint64_t size, const char *etag, uint64_t *start,
+                        uint64_t *len, int *status)
+{
+    http_req_add_header(r, "ETag", etag);
+    http_req_add_header(r, "Accept-Ranges", "bytes");
+    *start = 0, *len = size, *status = 200;
+    switch (http_req_range(r, size, etag, start, len)) {
+    case HTTP_RANGE_UNSATISFIABLE:
+        http_reply_416(r, size);
+        return -1;
+    case HTTP_RANGE_OK:
+        *status = 206;
+        http_add_content_range(r, *start, *len, size);
+        break;
+    case HTTP_RANGE_NONE:
+        break;
+    }
+    return 0;
+}
+
+static bool not_modified(http_req *r, const char *etag)
+{
+    const char *v = http_req_header(r, "If-None-Match");
+    if (!v) return false;
+    if (strncmp(v, "W/", 2) == 0) v += 2;
+    return strcmp(v, etag) == 0 || strcmp(v, "*") == 0;
+}
+
+static void send_fd(http_req *r, ad_blob *b, const char *key)
+{
+    ad_error err = {0};
+    uint64_t size = 0, version = 0, start, len;
+    char etag[64];
+    int fd = -1, status;
+    if (b->ops->open_fd(b, key, &fd, &size, &version, &err)) {
+        api_reply_error(r, &err);
+        return;
+    }
+    snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%016" PRIx64 "\"", size, version);
+    if (not_modified(r, etag)) {
+        close(fd);
+        http_req_add_header(r, "ETag", etag);
+        http_reply(r, 304, NULL, NULL, 0);
+        return;
+    }
+    if (choose_range(r, size, etag, &start, &len, &status)) {
+        close(fd);
+        return;
+    }
+    http_reply_fd(r, status, "application/octet-stream", fd, start, len);
+}
+
+static void send_stream(http_req *r, ad_blob *b, const char *key)
+{
+    ad_error err = {0};
+    uint64_t size = 0, start, len;
+    char etag[64];
+    int status;
+    blob_stream *s;
+    if (b->ops->stat(b, key, &size, &err)) {
+        api_reply_error(r, &err);
+        return;
+    }
+    snprintf(etag, sizeof(etag), "\"%" PRIx64 "\"", size);
+    if (choose_range(r, size, etag, &start, &len, &status)) return;
+    s = calloc(1, sizeof(*s));
+    if (!s || !(s->key = strdup(key))) {
+        free(s);
+        http_reply_error(r, AD_E_NOMEM, "out of memory");
+        return;
+    }
+    s->blobs = b, s->start = start;
+    http_reply_sized(r, status, "application/octet-stream", len, stream_read, s, stream_free);
+}
+
+void api_files_get(http_req *r)
+{
+    ad_app *app = api_app(r);
+    const char *key = http_req_param(r, 0);
+    ad_error err = {0};
+    if (ad_blob_key_check(key, &err)) {
+        api_reply_error(r, &err);
+        return;
+    }
+    if (app->blobs->ops->open_fd)
+        send_fd(r, app->blobs, key);
+    else
+        send_stream(r, app->blobs, key);
+}

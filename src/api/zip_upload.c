@@ -1,0 +1,290 @@
+/*
+ * zip_upload.c — POST /zip/upload and GET /zip/status/{upload_id}.
+ *
+ * The upload body is parsed as it arrives (http/multipart.h): the bytes of
+ * the form field `file` go straight to a spool file <data>/spool/<id>.zip,
+ * never into memory; other fields are read and dropped. Once the body is
+ * complete the job is queued in the job store and the client gets 202 with
+ * the upload id; the ingest workers (core/ingest.h) do the rest.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/uuid.h"
+#include "http/multipart.h"
+#include "util/log.h"
+#include "util/str.h"
+
+typedef struct upload {
+    ad_app *app;
+    http_multipart *mp;
+    int fd;
+    char id[AD_UUID_LEN + 1];
+    char path[PATH_MAX];
+    bool in_file, file_seen, file_done, handed_off;
+    unsigned char sig[4];
+    size_t nsig;
+    uint64_t size;
+} upload;
+
+static void upload_free(void *p)
+{
+    upload *u = p;
+    if (u->fd >= 0) close(u->fd);
+    if (!u->handed_off && u->path[0]) unlink(u->path);
+    if (u->mp) http_multipart_free(u->mp);
+    free(u);
+}
+
+static ad_code write_all(upload *u, const char *p, size_t n, ad_error *err)
+{
+    while (n) {
+        ssize_t w = write(u->fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return ad_fail(err, errno == ENOSPC ? AD_E_UNAVAILABLE : AD_E_BACKEND,
+                           "cannot spool the upload: %s", strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return AD_OK;
+}
+
+static bool zip_signature(const unsigned char *s)
+{
+    /* a local file header, or the end record of an empty archive */
+    return s[0] == 'P' && s[1] == 'K' &&
+           ((s[2] == 3 && s[3] == 4) || (s[2] == 5 && s[3] == 6) || (s[2] == 7 && s[3] == 8));
+}
+
+static ad_code part_begin(void *ctx, const char *name, const char *filename, ad_error *err)
+{
+    upload *u = ctx;
+    (void)filename;
+    (void)err;
+    u->in_file = strcmp(name, "file") == 0 && !u->file_seen;
+    if (u->in_file) u->file_seen = true;
+    return AD_OK;
+}
+
+static ad_code part_data(void *ctx, const char *p, size_t n, ad_error *err)
+{
+    upload *u = ctx;
+    if (!u->in_file) return AD_OK;
+    while (u->nsig < 4 && n) {
+        u->sig[u->nsig++] = (unsigned char)*p;
+        p++, n--;
+        if (u->nsig < 4) continue;
+        if (!zip_signature(u->sig))
+            return ad_fail(err, AD_E_BAD_REQUEST,
+                           "the file field is not a zip archive (no PK signature)");
+        if (write_all(u, (const char *)u->sig, 4, err)) return err->code;
+        u->size += 4;
+    }
+    if (!n) return AD_OK;
+    u->size += n;
+    return write_all(u, p, n, err);
+}
+
+static ad_code part_end(void *ctx, ad_error *err)
+{
+    upload *u = ctx;
+    (void)err;
+    if (u->in_file) u->file_done = true;
+    u->in_file = false;
+    return AD_OK;
+}
+
+static const http_mp_callbacks mp_callbacks = {part_begin, part_data, part_end};
+
+static ad_code check_length(http_req *r, ad_app *app, ad_error *err)
+{
+    const char *cl = http_req_header(r, "Content-Length");
+    uint64_t n;
+    if (http_req_body_received(r) > app->upload_max ||
+        (cl && ad_parse_u64(cl, UINT64_MAX, &n) && n > app->upload_max))
+        return ad_fail(err, AD_E_TOO_LARGE, "upload is over the limit of %llu bytes",
+                       (unsigned long long)app->upload_max);
+    return AD_OK;
+}
+
+/* The first chunk: checks the request, creates the spool file. */
+static ad_code upload_begin(http_req *r, upload **out, ad_error *err)
+{
+    ad_app *app = api_app(r);
+    char boundary[HTTP_MP_BOUNDARY_MAX + 1];
+    upload *u;
+    ad_code rc = http_multipart_boundary(http_req_header(r, "Content-Type"), boundary, err);
+    if (rc) return rc;
+    u = calloc(1, sizeof(*u));
+    if (!u) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    u->fd = -1;
+    u->app = app;
+    http_req_set_ctx(r, u, upload_free);
+    u->mp = http_multipart_new(boundary, &mp_callbacks, u);
+    if (!u->mp) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    ad_uuid4(u->id);
+    if ((size_t)snprintf(u->path, sizeof(u->path), "%s/%s.zip", app->spool_dir, u->id) >=
+        sizeof(u->path))
+        return ad_fail(err, AD_E_INTERNAL, "spool path too long");
+    u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (u->fd < 0) {
+        u->path[0] = '\0';
+        return ad_fail(err, AD_E_BACKEND, "cannot create the spool file: %s", strerror(errno));
+    }
+    *out = u;
+    return AD_OK;
+}
+
+ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, ad_error *err)
+{
+    upload *u = http_req_ctx(r);
+    ad_code rc = check_length(r, api_app(r), err);
+    if (!rc && !u) rc = upload_begin(r, &u, err);
+    if (!rc) rc = http_multipart_feed(u->mp, data, len, err);
+    return rc;
+}
+
+static ad_code upload_finish(http_req *r, upload *u, ad_error *err)
+{
+    ad_job job = {0};
+    ad_code rc;
+    if (!u) {
+        char b[HTTP_MP_BOUNDARY_MAX + 1];
+        rc = http_multipart_boundary(http_req_header(r, "Content-Type"), b, err);
+        return rc ? rc : ad_fail(err, AD_E_BAD_REQUEST, "no \"file\" field in the form");
+    }
+    if (!http_multipart_done(u->mp))
+        return ad_fail(err, AD_E_BAD_REQUEST, "malformed multipart body: no closing boundary");
+    if (!u->file_done) return ad_fail(err, AD_E_BAD_REQUEST, "no \"file\" field in the form");
+    if (u->nsig < 4)
+        return ad_fail(err, AD_E_BAD_REQUEST, "the file field is not a zip archive (too short)");
+    if (close(u->fd) != 0) {
+        u->fd = -1;
+        return ad_fail(err, AD_E_BACKEND, "cannot spool the upload: %s", strerror(errno));
+    }
+    u->fd = -1;
+    snprintf(job.id, sizeof(job.id), "%s", u->id);
+    job.source = u->path;
+    job.bytes_total = u->size;
+    rc = u->app->jobs->ops->create(u->app->jobs, &job, err);
+    if (!rc) u->handed_off = true;
+    return rc;
+}
+
+void api_zip_upload(http_req *r)
+{
+    upload *u = http_req_ctx(r);
+    ad_error err = {0};
+    json_t *body;
+    char *text;
+    size_t len;
+    if (upload_finish(r, u, &err)) {
+        api_reply_error(r, &err);
+        return;
+    }
+    body = json_pack("{s:b,s:s}", "success", 1, "upload_id", u->id);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        http_reply_error(r, AD_E_NOMEM, "out of memory");
+        return;
+    }
+    len = strlen(text);
+    http_reply(r, 202, "application/json", text, len);
+}
+
+/* --- status --- */
+
+static json_t *iso_time(int64_t t)
+{
+    char buf[32];
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (!gmtime_r(&tt, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return json_null();
+    return json_string(buf);
+}
+
+static json_t *status_json(const ad_job *j)
+{
+    char status[AD_JOB_REASON_MAX + 16];
+    if (j->state == AD_JOB_FAILED)
+        snprintf(status, sizeof(status), "failed: %s", j->reason);
+    else
+        snprintf(status, sizeof(status), "%s", ad_job_state_name(j->state));
+    return json_pack(
+        "{s:b,s:s,s:s,s:o,s:{s:I,s:I,s:I,s:I},s:o,s:o}", "success", 1, "upload_id", j->id, "status",
+        status, "asset_id", j->asset_id ? json_string(j->asset_id) : json_null(), "progress",
+        "bytes_done", (json_int_t)j->bytes_done, "bytes_total", (json_int_t)j->bytes_total,
+        "files_done", (json_int_t)j->files_done, "files_total", (json_int_t)j->files_total,
+        "created_at", iso_time(j->created), "updated_at", iso_time(j->updated));
+}
+
+void api_zip_status(http_req *r)
+{
+    ad_app *app = api_app(r);
+    const char *id = http_req_param(r, 0);
+    ad_error err = {0};
+    ad_job job;
+    json_t *body;
+    char *text;
+    if (!ad_uuid_valid(id)) {
+        ad_fail(&err, AD_E_NOT_FOUND, "upload %.64s not found", id);
+        api_reply_error(r, &err);
+        return;
+    }
+    if (app->jobs->ops->get(app->jobs, id, &job, &err)) {
+        api_reply_error(r, &err);
+        return;
+    }
+    body = status_json(&job);
+    ad_job_clear(&job);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        http_reply_error(r, AD_E_NOMEM, "out of memory");
+        return;
+    }
+    http_reply(r, 200, "application/json", text, strlen(text));
+}
+
+/* --- start-up --- */
+
+/* Removes spool files no live job refers to (uploads cut off by a crash,
+ * jobs that ended while their file could not be removed). */
+void api_zip_sweep_spool(ad_app *app)
+{
+    DIR *d = opendir(app->spool_dir);
+    struct dirent *e;
+    char path[PATH_MAX], id[AD_UUID_LEN + 1];
+    if (!d) return;
+    while ((e = readdir(d)) != NULL) {
+        ad_job job;
+        bool live = false;
+        if (e->d_name[0] == '.') continue;
+        if (strlen(e->d_name) == AD_UUID_LEN + 4) {
+            memcpy(id, e->d_name, AD_UUID_LEN);
+            id[AD_UUID_LEN] = '\0';
+            if (app->jobs->ops->get(app->jobs, id, &job, NULL) == AD_OK) {
+                live = job.state == AD_JOB_QUEUED || job.state == AD_JOB_PROCESSING;
+                ad_job_clear(&job);
+            }
+        }
+        if (live) continue;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", app->spool_dir, e->d_name) <
+            sizeof(path)) {
+            unlink(path);
+            ad_log(AD_LOG_INFO, "msg=\"removed a stale spool file\" file=\"%s\"", e->d_name);
+        }
+    }
+    closedir(d);
+}

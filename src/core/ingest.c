@@ -1,0 +1,831 @@
+/*
+ * ingest.c — the ingest pipeline of ZIP uploads (see ingest.h).
+ *
+ * Each job reads its spooled archive twice with libarchive's seekable zip
+ * reader (it follows the central directory, so data descriptors, zip64 and
+ * entries written by any tool read the same way):
+ *
+ *   1. scan: headers only — entry count, names, types, encryption,
+ *      duplicates, declared sizes against the limits — and asset.json read
+ *      (at most 1 MiB) and checked. Nothing is stored if this fails.
+ *   2. store: each regular file streamed in AD_INGEST_BUF pieces through
+ *      SHA-256 (libcrypto), CRC-32 (zlib) and libmagic (first piece) into
+ *      the blob store; every key is recorded in the job store before it is
+ *      written, so a crash leaves a list of exactly what to remove. The
+ *      bytes really produced are counted against the limits again (a
+ *      declared size can lie).
+ *
+ * Then the asset is registered through ad_registry_create. Any failure
+ * removes every object the job stored. Memory per job is the buffer, the
+ * list of names and the files[] JSON: it does not grow with file sizes.
+ */
+#include "core/ingest.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <magic.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/archive_rules.h"
+#include "core/model.h"
+#include "core/zip_cd.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#define PROGRESS_EVERY ((uint64_t)16 << 20) /* bytes between progress records */
+#define PROGRESS_MS    250                  /* or milliseconds */
+#define MIME_SNIFF     ((size_t)64 << 10)   /* bytes libmagic looks at */
+#define EXPIRE_EVERY   60                   /* seconds between expiry sweeps */
+#define RECOVER_BATCH  256
+
+struct ad_ingest {
+    ad_ingest_opts o;
+    atomic_bool stop;
+    pthread_t *threads;
+    unsigned nthreads;
+};
+
+/* The state of one job while it runs. */
+typedef struct run {
+    const ad_ingest_opts *o;
+    const atomic_bool *stop;
+    magic_t magic;
+    ad_job *job;
+    char *buf;
+    char reason[AD_JOB_REASON_MAX];
+    bool interrupted;
+    json_t *meta;  /* asset.json */
+    json_t *given; /* asset_file_id → entry of asset.json's files */
+    char **names;  /* every entry name, for duplicates */
+    size_t nnames, cap;
+    uint64_t nentries;
+    uint64_t declared; /* sum of declared sizes */
+    uint64_t spool_size;
+    uint64_t unpacked; /* bytes really produced */
+    uint64_t last_progress;
+    int64_t last_progress_ms;
+    json_t *files; /* files[] built so far */
+} run;
+
+static int fail(run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records the reason (the first one wins) and returns -1. */
+static int fail(run *R, const char *fmt, ...)
+{
+    va_list ap;
+    if (R->reason[0]) return -1;
+    va_start(ap, fmt);
+    vsnprintf(R->reason, sizeof(R->reason), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The entry's name, without the leading "./" some tools write (bsdtar -C
+ * dir .). */
+static const char *entry_name(struct archive_entry *e)
+{
+    const char *n = archive_entry_pathname_utf8(e);
+    if (!n) n = archive_entry_pathname(e);
+    while (n && n[0] == '.' && n[1] == '/') n += 2;
+    return n;
+}
+
+static int open_archive(run *R, struct archive **out)
+{
+    struct archive *a = archive_read_new();
+    if (!a) return fail(R, "out of memory opening the archive");
+    archive_read_support_format_zip_seekable(a);
+    if (archive_read_open_filename(a, R->job->source, AD_INGEST_BUF) != ARCHIVE_OK) {
+        fail(R, "corrupt archive: %s", archive_error_string(a) ? archive_error_string(a) : "?");
+        archive_read_free(a);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+static int add_name(run *R, const char *name)
+{
+    if (R->nnames == R->cap) {
+        size_t cap = R->cap ? R->cap * 2 : 64;
+        char **n = realloc(R->names, cap * sizeof(*n));
+        if (!n) return fail(R, "out of memory listing entries");
+        R->names = n;
+        R->cap = cap;
+    }
+    R->names[R->nnames] = strdup(name);
+    if (!R->names[R->nnames]) return fail(R, "out of memory listing entries");
+    R->nnames++;
+    return 0;
+}
+
+/* --- pass 1: scan --- */
+
+static int read_meta(run *R, struct archive *a)
+{
+    ad_buf b;
+    ad_error err = {0};
+    la_ssize_t n;
+    int rc = 0;
+    if (R->meta) return fail(R, "duplicate entry \"asset.json\"");
+    ad_buf_init(&b, AD_INGEST_META_MAX);
+    while ((n = archive_read_data(a, R->buf, AD_INGEST_BUF)) > 0) {
+        ad_code c = ad_buf_append(&b, R->buf, (size_t)n);
+        if (c == AD_E_TOO_LARGE) rc = fail(R, "asset.json is over the limit of 1 MiB");
+        if (c) rc = fail(R, "out of memory reading asset.json");
+        if (rc) break;
+    }
+    if (!rc && n < 0) rc = fail(R, "corrupt archive: asset.json: %s", archive_error_string(a));
+    if (!rc && ad_json_parse(b.data ? b.data : "", b.len, AD_JSON_MAX_DEPTH, &R->meta, &err))
+        rc = fail(R, "asset.json is not valid JSON: %s", err.msg);
+    if (!rc && !json_is_object(R->meta)) rc = fail(R, "asset.json must hold a JSON object");
+    ad_buf_free(&b);
+    return rc;
+}
+
+static int check_type(run *R, struct archive_entry *e, const char *name)
+{
+    mode_t t = archive_entry_filetype(e);
+    if (t == AE_IFLNK) return fail(R, "entry \"%.200s\" is a symbolic link", name);
+    if (t == AE_IFCHR || t == AE_IFBLK) return fail(R, "entry \"%.200s\" is a device", name);
+    if (t != AE_IFREG && t != AE_IFDIR)
+        return fail(R, "entry \"%.200s\" is not a regular file", name);
+    return 0;
+}
+
+static int scan_entry(run *R, struct archive *a, struct archive_entry *e)
+{
+    const char *name = entry_name(e);
+    char dir[AD_ARCHIVE_NAME_MAX + 2];
+    ad_error err = {0};
+    if (++R->nentries > R->o->max_entries)
+        return fail(R, "more than %llu entries (the limit)", (unsigned long long)R->o->max_entries);
+    if (!name) return fail(R, "an entry name cannot be decoded");
+    if (archive_entry_is_encrypted(e)) return fail(R, "entry \"%.200s\" is encrypted", name);
+    if (check_type(R, e, name)) return -1;
+    if (archive_entry_filetype(e) == AE_IFDIR) {
+        size_t n = strlen(name);
+        while (n && name[n - 1] == '/') n--;
+        if (n >= sizeof(dir)) return fail(R, "entry \"%.200s…\": name too long", name);
+        memcpy(dir, name, n);
+        dir[n] = '\0';
+        if (n && ad_archive_name_check(dir, &err)) return fail(R, "%s", err.msg);
+        return 0;
+    }
+    if (ad_archive_name_check(name, &err)) return fail(R, "%s", err.msg);
+    if (add_name(R, name)) return -1;
+    if (strcmp(name, "asset.json") == 0) return read_meta(R, a);
+    if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
+        R->declared += (uint64_t)archive_entry_size(e);
+    if (R->declared > R->o->max_unpacked)
+        return fail(R, "total uncompressed size is over the limit of %llu bytes",
+                    (unsigned long long)R->o->max_unpacked);
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int check_duplicates(run *R)
+{
+    size_t i;
+    char **sorted = malloc((R->nnames ? R->nnames : 1) * sizeof(*sorted));
+    int rc = 0;
+    if (!sorted) return fail(R, "out of memory checking names");
+    memcpy(sorted, R->names, R->nnames * sizeof(*sorted));
+    qsort(sorted, R->nnames, sizeof(*sorted), cmp_names);
+    for (i = 1; i < R->nnames && !rc; i++)
+        if (strcmp(sorted[i - 1], sorted[i]) == 0)
+            rc = fail(R, "duplicate entry \"%.200s\"", sorted[i]);
+    free(sorted);
+    return rc;
+}
+
+static int check_ratio(run *R, uint64_t unpacked)
+{
+    uint64_t size = R->spool_size ? R->spool_size : 1;
+    if (unpacked / size >= R->o->max_ratio)
+        return fail(R, "compression ratio over the limit of %llu:1 (%llu bytes from %llu)",
+                    (unsigned long long)R->o->max_ratio, (unsigned long long)unpacked,
+                    (unsigned long long)size);
+    return 0;
+}
+
+/* Indexes asset.json's files by asset_file_id. */
+static int index_given(run *R)
+{
+    json_t *files = json_object_get(R->meta, "files"), *f;
+    size_t i;
+    R->given = json_object();
+    if (!R->given) return fail(R, "out of memory");
+    json_array_foreach(files, i, f)
+    {
+        const char *id = json_string_value(json_object_get(f, "asset_file_id"));
+        if (id) json_object_set(R->given, id, f);
+    }
+    return 0;
+}
+
+/* Validates asset.json with its files left out (they are built later), so a
+ * bad document fails before anything is stored. */
+static int check_meta(run *R)
+{
+    json_t *copy = json_copy(R->meta);
+    ad_error err = {0};
+    const char *id;
+    ad_doc doc = {0};
+    int rc = 0;
+    if (!copy) return fail(R, "out of memory");
+    json_object_set_new(copy, "files", json_array());
+    json_object_set_new(copy, "asset_file_ids", json_array());
+    if (ad_asset_validate(copy, &err)) rc = fail(R, "asset.json failed validation: %s", err.msg);
+    json_decref(copy);
+    if (rc) return rc;
+    id = json_string_value(json_object_get(R->meta, "asset_id"));
+    if (id && !R->job->asset_id) R->job->asset_id = strdup(id); /* shown by the status */
+    if (id && ad_registry_get(R->o->reg, id, &doc, &err) == AD_OK)
+        rc = fail(R, "asset_id \"%.200s\" already exists", id);
+    ad_doc_free(&doc);
+    return rc;
+}
+
+static int scan(run *R)
+{
+    struct archive *a = NULL;
+    struct archive_entry *e;
+    int r, rc = 0;
+    if (open_archive(R, &a)) return -1;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        if (scan_entry(R, a, e)) {
+            rc = -1;
+            break;
+        }
+    }
+    if (!rc && r != ARCHIVE_EOF)
+        rc = fail(R, "corrupt archive: %s",
+                  archive_error_string(a) ? archive_error_string(a) : "unreadable entry");
+    archive_read_free(a);
+    if (!rc && !R->meta) rc = fail(R, "asset.json missing at the root of the archive");
+    if (!rc) rc = check_duplicates(R);
+    if (!rc) rc = check_ratio(R, R->declared);
+    if (!rc) rc = index_given(R);
+    if (!rc) rc = check_meta(R);
+    return rc;
+}
+
+/* --- pass 2: store --- */
+
+typedef struct file_sum {
+    EVP_MD_CTX *md;
+    uLong crc;
+    uint64_t size;
+    char mime[128];
+} file_sum;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes progress to the job store when forced, or when PROGRESS_EVERY
+ * bytes or PROGRESS_MS have passed since the last record. */
+static void record_progress(run *R, bool force)
+{
+    ad_error err = {0};
+    int64_t t = 0;
+    if (!force && R->job->bytes_done - R->last_progress < PROGRESS_EVERY &&
+        (t = now_ms()) - R->last_progress_ms < PROGRESS_MS)
+        return;
+    R->last_progress = R->job->bytes_done;
+    R->last_progress_ms = t ? t : now_ms();
+    if (R->o->jobs->ops->progress(R->o->jobs, R->job, &err))
+        ad_log(AD_LOG_WARN, "msg=\"cannot record progress\" upload=%s error=\"%s\"", R->job->id,
+               err.msg);
+}
+
+static void sniff(run *R, file_sum *s, const char *p, size_t n)
+{
+    const char *m = R->magic ? magic_buffer(R->magic, p, n < MIME_SNIFF ? n : MIME_SNIFF) : NULL;
+    snprintf(s->mime, sizeof(s->mime), "%s", m ? m : "application/octet-stream");
+}
+
+/* Takes one piece of the entry: limits, hashes, then the blob writer. */
+static int take_piece(run *R, ad_blob_writer *w, file_sum *s, const char *p, size_t n)
+{
+    ad_error err = {0};
+    if (atomic_load(R->stop)) {
+        R->interrupted = true;
+        return fail(R, "interrupted by shutdown");
+    }
+    if (s->size == 0) sniff(R, s, p, n);
+    EVP_DigestUpdate(s->md, p, n);
+    s->crc = crc32_z(s->crc, (const Bytef *)p, n);
+    s->size += n;
+    R->unpacked += n;
+    R->job->bytes_done += n;
+    if (R->unpacked > R->o->max_unpacked)
+        return fail(R, "total uncompressed size is over the limit of %llu bytes",
+                    (unsigned long long)R->o->max_unpacked);
+    if (check_ratio(R, R->unpacked)) return -1;
+    if (R->o->blobs->ops->writer_write(w, p, n, &err)) return fail(R, "storage error: %s", err.msg);
+    record_progress(R, false);
+    return 0;
+}
+
+/* Streams the current entry into w, straight from libarchive's buffers
+ * (archive_read_data_block: no copy). */
+static int copy_entry(run *R, struct archive *a, ad_blob_writer *w, file_sum *s, const char *name)
+{
+    const void *p;
+    size_t n;
+    la_int64_t off;
+    int r;
+    while ((r = archive_read_data_block(a, &p, &n, &off)) == ARCHIVE_OK) {
+        if ((uint64_t)off != s->size)
+            return fail(R, "corrupt archive: entry \"%.200s\": data out of order", name);
+        if (n && take_piece(R, w, s, p, n)) return -1;
+    }
+    if (r != ARCHIVE_EOF)
+        return fail(R, "corrupt archive: entry \"%.200s\": %s", name,
+                    archive_error_string(a) ? archive_error_string(a) : "unreadable data");
+    if (s->size == 0) sniff(R, s, "", 0);
+    return 0;
+}
+
+static int set_str(run *R, json_t *o, const char *k, const char *v)
+{
+    if (json_object_set_new(o, k, json_string(v))) return fail(R, "out of memory");
+    return 0;
+}
+
+static int file_url(run *R, const char *name, json_t *e)
+{
+    ad_buf b;
+    int rc = 0;
+    size_t n = strlen(R->o->public_url);
+    while (n && R->o->public_url[n - 1] == '/') n--; /* "http://h/" and "http://h" alike */
+    ad_buf_init(&b, SIZE_MAX);
+    if (ad_buf_append(&b, R->o->public_url, n) || ad_buf_puts(&b, "/files/") ||
+        ad_buf_puts(&b, R->job->id) || ad_buf_puts(&b, "/") || ad_url_path_append(&b, name))
+        rc = fail(R, "out of memory");
+    if (!rc) rc = set_str(R, e, "asset_file_url", b.data);
+    ad_buf_free(&b);
+    return rc;
+}
+
+/* The files[] entry of a stored file: asset.json's entry for it, if any,
+ * completed with what was measured. */
+static int add_file_entry(run *R, const char *name, const file_sum *s, const unsigned char *dig)
+{
+    static const char hex[] = "0123456789abcdef";
+    json_t *given = json_object_get(R->given, name);
+    json_t *e = given ? json_deep_copy(given) : json_object(), *md;
+    char sha[65], crc[9];
+    int i, rc;
+    if (!e) return fail(R, "out of memory");
+    for (i = 0; i < 32; i++) sha[2 * i] = hex[dig[i] >> 4], sha[2 * i + 1] = hex[dig[i] & 15];
+    sha[64] = '\0';
+    snprintf(crc, sizeof(crc), "%08lx", (unsigned long)s->crc);
+    md = json_object_get(e, "asset_file_metadata");
+    if (!json_is_object(md)) json_object_set_new(e, "asset_file_metadata", md = json_object());
+    rc = md ? 0 : fail(R, "out of memory");
+    if (!rc) json_object_set_new(md, "size", json_integer((json_int_t)s->size));
+    if (!rc) rc = set_str(R, md, "sha256", sha) || set_str(R, md, "crc32", crc);
+    if (!rc) rc = set_str(R, e, "asset_file_id", name);
+    if (!rc && !json_is_string(json_object_get(e, "asset_file_type")))
+        rc = set_str(R, e, "asset_file_type", "binary");
+    if (!rc && !json_is_string(json_object_get(e, "asset_file_mime_type")))
+        rc = set_str(R, e, "asset_file_mime_type", s->mime);
+    if (!rc) rc = file_url(R, name, e);
+    if (!rc && json_array_append(R->files, e)) rc = fail(R, "out of memory");
+    if (!rc && given) json_object_del(R->given, name);
+    json_decref(e);
+    return rc;
+}
+
+static int write_entry(run *R, struct archive *a, const char *key, const char *name)
+{
+    const ad_blob_ops *ops = R->o->blobs->ops;
+    ad_blob_writer *w = NULL;
+    ad_error err = {0};
+    file_sum s = {.crc = crc32(0, NULL, 0)};
+    unsigned char dig[EVP_MAX_MD_SIZE];
+    unsigned dlen = 0;
+    int rc = 0;
+    if (R->o->jobs->ops->add_key(R->o->jobs, R->job->id, key, &err))
+        return fail(R, "job store error: %s", err.msg);
+    s.md = EVP_MD_CTX_new();
+    if (!s.md || !EVP_DigestInit_ex(s.md, EVP_sha256(), NULL)) rc = fail(R, "out of memory");
+    if (!rc && ops->writer_open(R->o->blobs, key, &w, &err))
+        rc = fail(R, "storage error: %s", err.msg);
+    if (!rc) rc = copy_entry(R, a, w, &s, name);
+    if (w && rc) ops->writer_abort(w);
+    if (!rc && ops->writer_commit(w, &err)) rc = fail(R, "storage error: %s", err.msg);
+    if (!rc && !EVP_DigestFinal_ex(s.md, dig, &dlen)) rc = fail(R, "hashing failed");
+    EVP_MD_CTX_free(s.md);
+    if (!rc) rc = add_file_entry(R, name, &s, dig);
+    return rc;
+}
+
+static int store_entry(run *R, struct archive *a, struct archive_entry *e)
+{
+    const char *name = entry_name(e);
+    char key[AD_BLOB_KEY_MAX + 1];
+    ad_error err = {0};
+    if (archive_entry_filetype(e) != AE_IFREG || !name || strcmp(name, "asset.json") == 0) return 0;
+    if ((size_t)snprintf(key, sizeof(key), "%s/%s", R->job->id, name) >= sizeof(key) ||
+        ad_blob_key_check(key, &err))
+        return fail(R, "entry \"%.200s\": cannot be stored under that name", name);
+    if (write_entry(R, a, key, name)) return -1;
+    R->job->files_done++;
+    record_progress(R, false);
+    return 0;
+}
+
+static int store(run *R)
+{
+    struct archive *a = NULL;
+    struct archive_entry *e;
+    int r, rc = 0;
+    R->job->files_total = R->nnames ? R->nnames - 1 : 0; /* all but asset.json */
+    R->job->bytes_total = R->declared;
+    record_progress(R, true);
+    R->files = json_array();
+    if (!R->files) return fail(R, "out of memory");
+    if (open_archive(R, &a)) return -1;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        if (store_entry(R, a, e)) {
+            rc = -1;
+            break;
+        }
+    }
+    if (!rc && r != ARCHIVE_EOF)
+        rc = fail(R, "corrupt archive: %s",
+                  archive_error_string(a) ? archive_error_string(a) : "unreadable entry");
+    archive_read_free(a);
+    return rc;
+}
+
+/* --- register --- */
+
+/* files[] = the stored files in archive order, then asset.json's entries
+ * that name no file of the archive; asset_file_ids = all their ids. */
+static int build_asset(run *R)
+{
+    json_t *given = json_object_get(R->meta, "files"), *f, *ids = json_array();
+    size_t i;
+    if (!ids) return fail(R, "out of memory");
+    json_array_foreach(given, i, f)
+    {
+        /* add_file_entry removed from the index the entries it used */
+        const char *id = json_string_value(json_object_get(f, "asset_file_id"));
+        if ((!id || json_object_get(R->given, id)) && json_array_append(R->files, f))
+            return fail(R, "out of memory");
+    }
+    json_array_foreach(R->files, i, f)
+    {
+        if (json_array_append(ids, json_object_get(f, "asset_file_id"))) {
+            json_decref(ids);
+            return fail(R, "out of memory");
+        }
+    }
+    json_object_set(R->meta, "files", R->files);
+    json_object_set_new(R->meta, "asset_file_ids", ids);
+    return 0;
+}
+
+static int register_asset(run *R)
+{
+    ad_error err = {0};
+    ad_doc doc = {0};
+    const char *id = json_string_value(json_object_get(R->meta, "asset_id"));
+    ad_code rc;
+    if (build_asset(R)) return -1;
+    if (id) {
+        free(R->job->asset_id);
+        R->job->asset_id = strdup(id);
+        record_progress(R, true); /* so a restart can tell whether the asset exists */
+    }
+    rc = ad_registry_create(R->o->reg, R->meta, &doc, &err);
+    ad_doc_free(&doc);
+    if (rc == AD_E_INVALID || rc == AD_E_BAD_JSON)
+        return fail(R, "asset.json failed validation: %s", err.msg);
+    if (rc == AD_E_EXISTS) return fail(R, "%s", err.msg);
+    if (rc) return fail(R, "registering the asset: %s", err.msg);
+    return 0;
+}
+
+/* --- one job --- */
+
+/* Copies s for a quoted logfmt value: double quotes become single ones,
+ * backslashes slashes and control bytes '?', so the value needs no escape. */
+static const char *log_safe(char *dst, size_t cap, const char *s)
+{
+    size_t i;
+    snprintf(dst, cap, "%s", s ? s : "");
+    for (i = 0; dst[i]; i++) {
+        unsigned char c = (unsigned char)dst[i];
+        if (c == '"')
+            dst[i] = '\'';
+        else if (c == '\\')
+            dst[i] = '/';
+        else if (c < 0x20 || c == 0x7f)
+            dst[i] = '?';
+    }
+    return dst;
+}
+
+static int remove_key(void *ctx, const char *key)
+{
+    const ad_ingest_opts *o = ctx;
+    ad_error err = {0};
+    char k[AD_BLOB_KEY_MAX + 1], e[AD_ERROR_MSG_MAX];
+    if (o->blobs->ops->remove(o->blobs, key, &err))
+        ad_log(AD_LOG_WARN, "msg=\"cannot remove an object\" key=\"%s\" error=\"%s\"",
+               log_safe(k, sizeof(k), key), log_safe(e, sizeof(e), err.msg));
+    return 0;
+}
+
+/* Removes every object the job recorded, then forgets the keys. */
+static void remove_objects(const ad_ingest_opts *o, const char *id)
+{
+    ad_error err = {0};
+    if (o->jobs->ops->keys(o->jobs, id, remove_key, (void *)o, &err) ||
+        o->jobs->ops->clear_keys(o->jobs, id, &err))
+        ad_log(AD_LOG_ERROR, "msg=\"cannot clean up an upload\" upload=%s error=\"%s\"", id,
+               err.msg);
+}
+
+static void run_free(run *R)
+{
+    size_t i;
+    for (i = 0; i < R->nnames; i++) free(R->names[i]);
+    free(R->names);
+    free(R->buf);
+    json_decref(R->meta);
+    json_decref(R->given);
+    json_decref(R->files);
+}
+
+/* The raw central directory, before libarchive (see core/zip_cd.h). */
+static int check_directory(run *R)
+{
+    ad_error err = {0};
+    int fd = open(R->job->source, O_RDONLY | O_CLOEXEC);
+    ad_code rc;
+    if (fd < 0) return fail(R, "cannot open the uploaded archive: %s", strerror(errno));
+    rc = ad_zip_cd_check(fd, R->spool_size, R->o->max_entries, &err);
+    close(fd);
+    return rc ? fail(R, "%s", err.msg) : 0;
+}
+
+static int run_steps(run *R)
+{
+    struct stat st;
+    R->buf = malloc(AD_INGEST_BUF);
+    if (!R->buf) return fail(R, "out of memory");
+    if (!R->job->source || stat(R->job->source, &st) != 0)
+        return fail(R, "the uploaded archive is gone (%s)", strerror(errno));
+    R->spool_size = (uint64_t)st.st_size;
+    if (check_directory(R) || scan(R) || store(R)) return -1;
+    return register_asset(R);
+}
+
+/* One log line per job. */
+static void log_end(run *R, ad_job_state state, int rc)
+{
+    char reason[AD_JOB_REASON_MAX], asset[256];
+    ad_log(state == AD_JOB_FAILED ? AD_LOG_WARN : AD_LOG_INFO,
+           "msg=\"upload %s\" upload=%s asset=\"%s\" files=%llu bytes=%llu reason=\"%s\"",
+           ad_job_state_name(state), R->job->id, log_safe(asset, sizeof(asset), R->job->asset_id),
+           (unsigned long long)R->job->files_done, (unsigned long long)R->job->bytes_done,
+           log_safe(reason, sizeof(reason), rc ? R->reason : ""));
+}
+
+/* Ends the job in the job store: success, failed with the reason, or
+ * queued again when shutdown interrupted it. */
+static ad_job_state settle(run *R, int rc)
+{
+    const ad_ingest_opts *o = R->o;
+    ad_job *job = R->job;
+    ad_job_state state = rc ? (R->interrupted ? AD_JOB_QUEUED : AD_JOB_FAILED) : AD_JOB_SUCCESS;
+    ad_error err = {0};
+    if (rc)
+        remove_objects(o, job->id);
+    else if (o->jobs->ops->clear_keys(o->jobs, job->id, &err))
+        ad_log(AD_LOG_WARN, "msg=\"cannot forget keys\" upload=%s", job->id);
+    if (rc && R->interrupted) job->bytes_done = job->files_done = 0;
+    record_progress(R, true);
+    if (o->jobs->ops->finish(o->jobs, job->id, state, rc && !R->interrupted ? R->reason : NULL,
+                             &err))
+        ad_log(AD_LOG_ERROR, "msg=\"cannot record a job's end\" upload=%s error=\"%s\"", job->id,
+               err.msg);
+    if (state != AD_JOB_QUEUED && job->source) unlink(job->source);
+    log_end(R, state, rc);
+    return state;
+}
+
+static ad_job_state run_job(const ad_ingest_opts *o, const atomic_bool *stop, magic_t magic,
+                            ad_job *job)
+{
+    run R = {.o = o, .stop = stop, .magic = magic, .job = job};
+    ad_job_state state;
+    int rc = run_steps(&R);
+    state = settle(&R, rc);
+    run_free(&R);
+    return state;
+}
+
+/* libarchive converts entry names through the thread's locale; in the
+ * process's "C" locale every non-ASCII name would fail to decode, so the
+ * ingest threads use C.UTF-8. Returns the locale to free (or 0). */
+static locale_t utf8_locale(void)
+{
+    locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    if (loc) uselocale(loc);
+    return loc;
+}
+
+static void locale_done(locale_t loc)
+{
+    if (!loc) return;
+    uselocale(LC_GLOBAL_LOCALE);
+    freelocale(loc);
+}
+
+static magic_t magic_new(void)
+{
+    /* no decompressing or parsing of compressed, ELF or CDF content: less
+     * parsing of untrusted bytes, and the outer type is what a client needs */
+    magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_ELF |
+                           MAGIC_NO_CHECK_CDF);
+    if (m && magic_load(m, NULL) != 0) {
+        ad_log(AD_LOG_WARN, "msg=\"libmagic database not loaded\" error=\"%s\"", magic_error(m));
+        magic_close(m);
+        m = NULL;
+    }
+    return m;
+}
+
+ad_job_state ad_ingest_run(const ad_ingest_opts *o, ad_job *job)
+{
+    static const atomic_bool never = false;
+    locale_t loc = utf8_locale();
+    magic_t m = magic_new();
+    ad_job_state s = run_job(o, &never, m, job);
+    if (m) magic_close(m);
+    locale_done(loc);
+    return s;
+}
+
+/* --- recovery, expiry, workers --- */
+
+/* A job found processing at start: the process that ran it died. */
+static void recover_job(const ad_ingest_opts *o, const char *id)
+{
+    ad_job job;
+    ad_doc doc = {0};
+    ad_error err = {0};
+    bool registered;
+    if (o->jobs->ops->get(o->jobs, id, &job, &err)) return;
+    /* the crash may have come after the asset was registered */
+    registered = job.asset_id && ad_registry_get(o->reg, job.asset_id, &doc, &err) == AD_OK &&
+                 strstr(doc.json, job.id);
+    ad_doc_free(&doc);
+    if (registered) {
+        o->jobs->ops->clear_keys(o->jobs, id, &err);
+        o->jobs->ops->finish(o->jobs, id, AD_JOB_SUCCESS, NULL, &err);
+    } else {
+        remove_objects(o, id);
+        job.bytes_done = job.files_done = 0;
+        o->jobs->ops->progress(o->jobs, &job, &err);
+        if (job.source && access(job.source, R_OK) == 0)
+            o->jobs->ops->finish(o->jobs, id, AD_JOB_QUEUED, NULL, &err);
+        else
+            o->jobs->ops->finish(o->jobs, id, AD_JOB_FAILED,
+                                 "interrupted by a restart, and the uploaded archive is gone",
+                                 &err);
+    }
+    if (registered && job.source) unlink(job.source);
+    ad_log(AD_LOG_INFO, "msg=\"recovered an interrupted upload\" upload=%s outcome=%s", id,
+           registered ? "success" : "requeued or failed");
+    ad_job_clear(&job);
+}
+
+static ad_code recover(const ad_ingest_opts *o, ad_error *err)
+{
+    char(*ids)[AD_JOB_ID_MAX] = malloc(RECOVER_BATCH * sizeof(*ids));
+    size_t n = 0, i;
+    ad_code rc;
+    if (!ids) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    do {
+        rc = o->jobs->ops->list(o->jobs, AD_JOB_PROCESSING, ids, RECOVER_BATCH, &n, err);
+        for (i = 0; !rc && i < n; i++) recover_job(o, ids[i]);
+    } while (!rc && n == RECOVER_BATCH);
+    free(ids);
+    return rc;
+}
+
+static void expire(const ad_ingest_opts *o)
+{
+    ad_error err = {0};
+    size_t n = 0;
+    if (o->jobs->ops->expire(o->jobs, (int64_t)time(NULL) - o->status_ttl, &n, &err))
+        ad_log(AD_LOG_WARN, "msg=\"cannot expire upload records\" error=\"%s\"", err.msg);
+    else if (n)
+        ad_log(AD_LOG_INFO, "msg=\"expired upload records\" count=%zu", n);
+}
+
+typedef struct worker_arg {
+    ad_ingest *g;
+    unsigned index;
+} worker_arg;
+
+static void *worker_main(void *p)
+{
+    worker_arg *wa = p;
+    ad_ingest *g = wa->g;
+    locale_t loc = utf8_locale();
+    magic_t m = magic_new();
+    time_t next_expire = time(NULL) + EXPIRE_EVERY;
+    while (!atomic_load(&g->stop)) {
+        ad_job job;
+        ad_error err = {0};
+        ad_code rc;
+        if (wa->index == 0 && time(NULL) >= next_expire) {
+            expire(&g->o);
+            next_expire = time(NULL) + EXPIRE_EVERY;
+        }
+        rc = g->o.jobs->ops->claim(g->o.jobs, 250, &job, &err);
+        if (rc == AD_E_NOT_FOUND) continue;
+        if (rc) {
+            ad_log(AD_LOG_ERROR, "msg=\"cannot take a job\" error=\"%s\"", err.msg);
+            sleep(1);
+            continue;
+        }
+        run_job(&g->o, &g->stop, m, &job);
+        ad_job_clear(&job);
+    }
+    if (m) magic_close(m);
+    locale_done(loc);
+    free(wa);
+    return NULL;
+}
+
+ad_code ad_ingest_start(const ad_ingest_opts *o, ad_ingest **out, ad_error *err)
+{
+    ad_ingest *g = calloc(1, sizeof(*g));
+    unsigned i;
+    ad_code rc;
+    if (!g) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    g->o = *o;
+    atomic_init(&g->stop, false);
+    rc = recover(&g->o, err);
+    if (!rc) expire(&g->o);
+    g->threads = rc ? NULL : calloc(o->workers ? o->workers : 1, sizeof(*g->threads));
+    if (!rc && !g->threads) rc = ad_fail(err, AD_E_NOMEM, "out of memory");
+    for (i = 0; !rc && i < (o->workers ? o->workers : 1); i++) {
+        worker_arg *wa = malloc(sizeof(*wa));
+        if (!wa) rc = ad_fail(err, AD_E_NOMEM, "out of memory");
+        if (!rc) *wa = (worker_arg){g, i};
+        if (!rc && pthread_create(&g->threads[i], NULL, worker_main, wa) != 0) {
+            free(wa);
+            rc = ad_fail(err, AD_E_INTERNAL, "cannot start an ingest worker");
+        }
+        if (!rc) g->nthreads++;
+    }
+    if (rc) {
+        ad_ingest_stop(g);
+        return rc;
+    }
+    *out = g;
+    return AD_OK;
+}
+
+void ad_ingest_stop(ad_ingest *g)
+{
+    unsigned i;
+    if (!g) return;
+    atomic_store(&g->stop, true);
+    for (i = 0; i < g->nthreads; i++) pthread_join(g->threads[i], NULL);
+    free(g->threads);
+    free(g);
+}

@@ -1,0 +1,48 @@
+/*
+ * ingest.h — the ingest pipeline of ZIP uploads: a pool of worker threads
+ * takes jobs from the job store in order of arrival and, for each, reads
+ * the spooled archive with libarchive, streams every file through SHA-256
+ * and CRC-32 into the blob store, and registers the asset described by
+ * the archive's asset.json. A job either ends with every file stored and
+ * the asset registered, or with nothing left behind and a reason.
+ */
+#ifndef ASSETD_CORE_INGEST_H
+#define ASSETD_CORE_INGEST_H
+
+#include <stdint.h>
+
+#include "core/registry.h"
+#include "store/blob.h"
+#include "store/jobs.h"
+#include "util/err.h"
+
+#define AD_INGEST_META_MAX ((size_t)1 << 20)   /* bytes of asset.json */
+#define AD_INGEST_BUF      ((size_t)256 << 10) /* bytes a worker streams at a time */
+
+typedef struct ad_ingest_opts {
+    ad_jobs *jobs;          /* not owned */
+    ad_blob *blobs;         /* not owned */
+    ad_registry *reg;       /* not owned */
+    const char *public_url; /* base of asset_file_url */
+    unsigned workers;
+    uint64_t max_entries;  /* entries per archive */
+    uint64_t max_unpacked; /* bytes, all entries together */
+    uint64_t max_ratio;    /* unpacked bytes per archive byte */
+    int64_t status_ttl;    /* seconds a finished job stays readable */
+} ad_ingest_opts;
+
+typedef struct ad_ingest ad_ingest;
+
+/* Recovers jobs an earlier process left processing (their stored objects
+ * removed; requeued when the spool file is still there, else failed),
+ * expires old jobs, then starts o->workers threads. o is copied. */
+ad_code ad_ingest_start(const ad_ingest_opts *o, ad_ingest **out, ad_error *err);
+/* Stops the workers: a job in progress is abandoned cleanly (its objects
+ * removed) and put back in the queue, so the next start resumes it. */
+void ad_ingest_stop(ad_ingest *g);
+
+/* Runs one claimed job to its end on the calling thread (the workers'
+ * body; exposed for tests). Returns the job's final state. */
+ad_job_state ad_ingest_run(const ad_ingest_opts *o, ad_job *job);
+
+#endif
