@@ -106,6 +106,7 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     opts.nlisten = cfg->nlisten;
     opts.threads = cfg->threads;
     opts.default_max_body = cfg->max_body;
+    opts.upload_max_body = cfg->upload_max;
     opts.conn_timeout_s = cfg->conn_timeout;
     opts.conn_limit = cfg->max_connections;
     opts.access_log = cfg->access_log;

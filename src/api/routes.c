@@ -25,7 +25,7 @@ const http_route ad_routes[] = {
     {"GET", "/graphql", api_graphql, 0, 0, NULL},
     {"POST", "/graphql", api_graphql, 0, 0, NULL},
     /* the body streams to a spool file; --upload-max is checked as it comes */
-    {"POST", "/zip/upload", api_zip_upload, 0, SIZE_MAX, api_zip_upload_body},
+    {"POST", "/zip/upload", api_zip_upload, HTTP_ROUTE_UPLOAD, 0, api_zip_upload_body},
     {"GET", "/zip/status/{}", api_zip_status, 0, 0, NULL},
     {"GET", "/zip/download/{}", api_zip_download, 0, 0, NULL},
     {"GET", "/files/{*}", api_files_get, 0, 0, NULL},

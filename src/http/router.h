@@ -23,6 +23,7 @@ typedef void (*http_handler_fn)(http_req *req);
 typedef ad_code (*http_body_fn)(http_req *req, const char *data, size_t len, ad_error *err);
 
 #define HTTP_ROUTE_JSON_BODY 1u /* the body must be Content-Type: application/json */
+#define HTTP_ROUTE_UPLOAD    2u /* the body limit is the server's upload_max_body */
 
 typedef struct http_route {
     const char *method;

@@ -341,6 +341,8 @@ static void precheck(http_req *r)
     }
     if (http_route_match(o->routes, o->nroutes, r->method, r->path, &r->match, &r->early)) return;
     r->max_body = r->match.route->max_body ? r->match.route->max_body : o->default_max_body;
+    if ((r->match.route->flags & HTTP_ROUTE_UPLOAD) && o->upload_max_body)
+        r->max_body = o->upload_max_body;
     ad_buf_init(&r->body, r->max_body);
     cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && ad_parse_u64(cl, UINT64_MAX, &declared) && declared > r->max_body) {
@@ -374,6 +376,18 @@ static void take_body(http_req *r, const char *data, size_t n)
         ad_fail(&r->early, rc, "request body is over the limit of %zu bytes", r->max_body);
     else if (rc)
         ad_fail(&r->early, rc, "out of memory reading the request body");
+}
+
+/* Whether a declared body over the limit is refused before it is read. A
+ * client that asked for "100-continue" has not sent the body yet, so the
+ * answer is clean; other clients are already sending, and an answer now
+ * would reach them as a reset connection, so for uploads (large bodies) we
+ * read and drop the body first and answer at its end. */
+static bool refuse_early(http_req *r)
+{
+    const char *expect = http_req_header(r, "Expect");
+    if (!(r->match.route->flags & HTTP_ROUTE_UPLOAD)) return true;
+    return expect && strcasecmp(expect, "100-continue") == 0;
 }
 
 static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char *url,
@@ -416,7 +430,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
         precheck(r);
-        if (r->early.code == AD_E_TOO_LARGE) {
+        if (r->early.code == AD_E_TOO_LARGE && refuse_early(r)) {
             /* refuse before reading a body we would throw away */
             http_reply_error(r, r->early.code, r->early.msg);
             return r->queued;
@@ -584,8 +598,7 @@ void http_server_stop(http_server *s, unsigned grace_ms)
     /* a deadline on the monotonic clock: summing sleeps overruns when the
      * machine is busy */
     clock_gettime(CLOCK_MONOTONIC, &start);
-    while (atomic_load(&s->active) > 0 && elapsed_ms(&start) < (double)grace_ms)
-        usleep(10 * 1000);
+    while (atomic_load(&s->active) > 0 && elapsed_ms(&start) < (double)grace_ms) usleep(10 * 1000);
     if (atomic_load(&s->active) > 0)
         ad_log(AD_LOG_WARN, "msg=\"stopping with requests still in flight\" count=%d",
                atomic_load(&s->active));

@@ -27,6 +27,7 @@ typedef struct http_server_opts {
     size_t nlisten;
     unsigned threads;        /* per listener */
     size_t default_max_body; /* bytes */
+    size_t upload_max_body;  /* bytes, for HTTP_ROUTE_UPLOAD routes */
     unsigned conn_timeout_s; /* idle connection timeout */
     unsigned conn_limit;     /* per listener */
     bool access_log;

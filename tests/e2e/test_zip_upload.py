@@ -418,3 +418,33 @@ def test_client_gone_mid_upload_removes_spool(api, server):
     while spool_files(server.data_dir) != before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert spool_files(server.data_dir) == before
+
+
+def test_declared_size_over_the_limit_refused_before_the_body(assetd_factory):
+    """A client that announces a body over --upload-max and asks for
+    100-continue (as curl does for large bodies) gets 413 at once, without
+    sending a byte of the body; the server keeps serving."""
+    inst = assetd_factory(args=["--upload-max", "1048576"], name="upload-max instance")
+    head = (b"POST /zip/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=xyz\r\n"
+            b"Content-Length: 10737418240\r\nExpect: 100-continue\r\n\r\n")
+    s = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+    try:
+        s.sendall(head)
+        resp = b""
+        while b"\r\n\r\n" not in resp:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            resp += chunk
+    finally:
+        s.close()
+    assert resp.startswith(b"HTTP/1.1 413"), resp[:200]
+    body = resp.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in resp else b""
+    if body:
+        assert b'"payload_too_large"' in body, body[:300]
+    c = inst.client()
+    try:
+        assert c.get("/healthz").status_code == 200
+    finally:
+        c.close()
