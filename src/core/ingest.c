@@ -734,7 +734,7 @@ static ad_code recover(const ad_ingest_opts *o, ad_error *err)
 {
     char(*ids)[AD_JOB_ID_MAX] = malloc(RECOVER_BATCH * sizeof(*ids));
     size_t n = 0, i;
-    ad_code rc;
+    ad_code rc = AD_OK;
     if (!ids) return ad_fail(err, AD_E_NOMEM, "out of memory");
     do {
         rc = o->jobs->ops->list(o->jobs, AD_JOB_PROCESSING, ids, RECOVER_BATCH, &n, err);
