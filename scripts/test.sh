@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh — installs what the tests need, builds assetd with AddressSanitizer
 # and UndefinedBehaviorSanitizer (a leak fails the run), runs the C unit
-# tests (CTest) and then the end-to-end tests (pytest) against real assetd
-# processes started on loopback.
+# tests (CTest), the fuzz targets for a bounded time (tests/fuzz/run.sh;
+# FUZZ_SECONDS per target, default 30) and then the end-to-end tests
+# (pytest) against real assetd processes started on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh test
@@ -16,6 +17,9 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 echo "== unit tests (CTest) =="
 (cd "$build" && ctest --output-on-failure)
+
+echo "== fuzz targets (libFuzzer, clang; ${FUZZ_SECONDS:-30} s each) =="
+bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
 
 echo "== graphql-js for the GraphQL conformance test (npm ci in tests/graphql) =="
 (cd tests/graphql && npm ci --no-audit --no-fund)

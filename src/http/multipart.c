@@ -232,10 +232,13 @@ static ad_code step(http_multipart *m, size_t *pos, bool *more, ad_error *err)
             return headers_done(m, p, 0, err);
         }
         hit = memmem(p, avail, "\r\n\r\n", 4);
+        /* the limit holds however the bytes arrive: headers complete in
+         * one chunk are measured as well as ones still coming */
         if (!hit) {
-            if (avail > HTTP_MP_HEADERS_MAX) return bad(m, err, "part headers too large");
+            if (avail > HTTP_MP_HEADERS_MAX + 3) return bad(m, err, "part headers too large");
             return *more = true, AD_OK;
         }
+        if ((size_t)(hit - p) > HTTP_MP_HEADERS_MAX) return bad(m, err, "part headers too large");
         *pos += (size_t)(hit - p) + 4;
         return headers_done(m, p, (size_t)(hit - p) + 2, err);
     case S_EPILOGUE:

@@ -199,6 +199,32 @@ static void test_hostile(void)
     free(big);
 }
 
+/* The part-header limit does not depend on where the body is split:
+ * headers over HTTP_MP_HEADERS_MAX are refused in one feed or in two
+ * (found by fuzzing: in one feed they used to pass). */
+static void test_header_limit_any_split(void)
+{
+    size_t splits[] = {1, 7, 4096, 0};
+    char *big = malloc(HTTP_MP_HEADERS_MAX + 200);
+    size_t n, i;
+    n = (size_t)snprintf(big, 100, "--q\r\nX-A: ");
+    memset(big + n, 'a', HTTP_MP_HEADERS_MAX + 1);
+    n += HTTP_MP_HEADERS_MAX + 1;
+    memcpy(big + n, "\r\n\r\ndata\r\n--q--", 15);
+    n += 15;
+    splits[3] = n; /* all of it in the first feed */
+    for (i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+        rec r;
+        bool done;
+        ad_error err = {0};
+        ad_code rc = parse("q", big, n, splits[i], &r, &done, &err);
+        CHECK(rc == AD_E_BAD_REQUEST && strstr(err.msg, "headers too large"),
+              "headers of %d bytes split at %zu: rc=%d %s", HTTP_MP_HEADERS_MAX + 1, splits[i], rc,
+              err.msg);
+    }
+    free(big);
+}
+
 static void test_unterminated(void)
 {
     rec r;
@@ -213,6 +239,7 @@ int main(void)
 {
     test_boundary();
     test_every_split();
+    test_header_limit_any_split();
     test_byte_by_byte_large();
     test_hostile();
     test_unterminated();
