@@ -70,7 +70,8 @@ struct http_req {
 };
 
 typedef struct stream_ctx {
-    http_stream_fn fn;
+    http_stream_fn fn;       /* length unknown: the next bytes */
+    http_stream_at_fn at_fn; /* length known: the bytes at an offset */
     void *ctx;
     void (*free_ctx)(void *);
     unsigned long long *bytes;
@@ -221,13 +222,14 @@ void http_reply_error(http_req *r, ad_code code, const char *msg)
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     stream_ctx *sc = cls;
-    long n = sc->fn(sc->ctx, buf, max);
-    (void)pos;
+    long n = sc->at_fn ? sc->at_fn(sc->ctx, pos, buf, max) : sc->fn(sc->ctx, buf, max);
     if (n > 0) {
         *sc->bytes += (unsigned long long)n;
         return n;
     }
-    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    /* a known length ends by itself: a short read there is an error */
+    return n == 0 && !sc->at_fn ? MHD_CONTENT_READER_END_OF_STREAM
+                                : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 static void stream_free(void *cls)
@@ -237,69 +239,41 @@ static void stream_free(void *cls)
     free(sc);
 }
 
-void http_reply_stream(http_req *r, int status, const char *ctype, http_stream_fn fn, void *ctx,
-                       void (*free_ctx)(void *ctx))
+/* Queues a callback response; takes ownership of t.ctx. */
+static void reply_callback(http_req *r, int status, const char *ctype, uint64_t size, size_t block,
+                           stream_ctx t)
 {
     stream_ctx *sc;
     struct MHD_Response *resp = NULL;
     if (r->responded) {
-        if (free_ctx) free_ctx(ctx);
+        if (t.free_ctx) t.free_ctx(t.ctx);
         return;
     }
     sc = malloc(sizeof(*sc));
     if (sc) {
-        sc->fn = fn, sc->ctx = ctx, sc->free_ctx = free_ctx, sc->bytes = &r->bytes;
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_read,
-                                                 sc, stream_free);
+        *sc = t;
+        sc->bytes = &r->bytes;
+        resp = MHD_create_response_from_callback(size, block, stream_read, sc, stream_free);
         if (!resp) stream_free(sc);
-    } else if (free_ctx) {
-        free_ctx(ctx);
+    } else if (t.free_ctx) {
+        t.free_ctx(t.ctx);
     }
     queue(r, status, ctype, resp);
 }
 
-typedef struct sized_ctx {
-    http_stream_at_fn fn;
-    void *ctx;
-    void (*free_ctx)(void *);
-    unsigned long long *bytes;
-} sized_ctx;
-
-static ssize_t sized_read(void *cls, uint64_t pos, char *buf, size_t max)
+void http_reply_stream(http_req *r, int status, const char *ctype, http_stream_fn fn, void *ctx,
+                       void (*free_ctx)(void *ctx))
 {
-    sized_ctx *sc = cls;
-    long n = sc->fn(sc->ctx, pos, buf, max);
-    if (n <= 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-    *sc->bytes += (unsigned long long)n;
-    return n;
-}
-
-static void sized_free(void *cls)
-{
-    sized_ctx *sc = cls;
-    if (sc->free_ctx) sc->free_ctx(sc->ctx);
-    free(sc);
+    stream_ctx t = {fn, NULL, ctx, free_ctx, NULL};
+    reply_callback(r, status, ctype, MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, t);
 }
 
 void http_reply_sized(http_req *r, int status, const char *ctype, uint64_t size,
                       http_stream_at_fn fn, void *ctx, void (*free_ctx)(void *ctx))
 {
-    sized_ctx *sc;
-    struct MHD_Response *resp = NULL;
+    stream_ctx t = {NULL, fn, ctx, free_ctx, NULL};
     size_t block = size < HTTP_SIZED_BLOCK ? (size_t)size + 1 : HTTP_SIZED_BLOCK;
-    if (r->responded) {
-        if (free_ctx) free_ctx(ctx);
-        return;
-    }
-    sc = malloc(sizeof(*sc));
-    if (sc) {
-        sc->fn = fn, sc->ctx = ctx, sc->free_ctx = free_ctx, sc->bytes = &r->bytes;
-        resp = MHD_create_response_from_callback(size, block, sized_read, sc, sized_free);
-        if (!resp) sized_free(sc);
-    } else if (free_ctx) {
-        free_ctx(ctx);
-    }
-    queue(r, status, ctype, resp);
+    reply_callback(r, status, ctype, size, block, t);
 }
 
 void http_reply_fd(http_req *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len)
