@@ -564,11 +564,12 @@ void http_server_stop(http_server *s, unsigned grace_ms)
 {
     size_t i;
     struct timespec start;
+    MHD_socket listen_fd[HTTP_MAX_LISTENERS];
     if (!s) return;
-    for (i = 0; i < s->ndaemons; i++) {
-        MHD_socket fd = MHD_quiesce_daemon(s->daemons[i]);
-        if (fd != MHD_INVALID_SOCKET) close(fd);
-    }
+    /* quiescing hands the listening sockets back to us; they stay open until
+     * the daemons stop, because the pool threads still remove them from
+     * their epoll sets (libmicrohttpd aborts if they are already closed) */
+    for (i = 0; i < s->ndaemons; i++) listen_fd[i] = MHD_quiesce_daemon(s->daemons[i]);
     /* a deadline on the monotonic clock: summing sleeps overruns when the
      * machine is busy */
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -576,6 +577,9 @@ void http_server_stop(http_server *s, unsigned grace_ms)
     if (atomic_load(&s->active) > 0)
         ad_log(AD_LOG_WARN, "msg=\"stopping with requests still in flight\" count=%d",
                atomic_load(&s->active));
-    for (i = 0; i < s->ndaemons; i++) MHD_stop_daemon(s->daemons[i]);
+    for (i = 0; i < s->ndaemons; i++) {
+        MHD_stop_daemon(s->daemons[i]);
+        if (listen_fd[i] != MHD_INVALID_SOCKET) close(listen_fd[i]);
+    }
     free(s);
 }
