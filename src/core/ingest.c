@@ -265,14 +265,16 @@ static int check_meta(run *R)
     return rc;
 }
 
-static int scan(run *R)
+/* Reads the archive from the start and hands every entry to fn; -1 on the
+ * first failure (fn's, or a corrupt archive, recorded with fail()). */
+static int for_each_entry(run *R, int (*fn)(run *, struct archive *, struct archive_entry *))
 {
     struct archive *a = NULL;
     struct archive_entry *e;
     int r, rc = 0;
     if (open_archive(R, &a)) return -1;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-        if (scan_entry(R, a, e)) {
+        if (fn(R, a, e)) {
             rc = -1;
             break;
         }
@@ -281,6 +283,12 @@ static int scan(run *R)
         rc = fail(R, "corrupt archive: %s",
                   archive_error_string(a) ? archive_error_string(a) : "unreadable entry");
     archive_read_free(a);
+    return rc;
+}
+
+static int scan(run *R)
+{
+    int rc = for_each_entry(R, scan_entry);
     if (!rc && !R->meta) rc = fail(R, "asset.json missing at the root of the archive");
     if (!rc) rc = check_duplicates(R);
     if (!rc) rc = check_ratio(R, R->declared);
@@ -462,26 +470,12 @@ static int store_entry(run *R, struct archive *a, struct archive_entry *e)
 
 static int store(run *R)
 {
-    struct archive *a = NULL;
-    struct archive_entry *e;
-    int r, rc = 0;
     R->job->files_total = R->nnames ? R->nnames - 1 : 0; /* all but asset.json */
     R->job->bytes_total = R->declared;
     record_progress(R, true);
     R->files = json_array();
     if (!R->files) return fail(R, "out of memory");
-    if (open_archive(R, &a)) return -1;
-    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-        if (store_entry(R, a, e)) {
-            rc = -1;
-            break;
-        }
-    }
-    if (!rc && r != ARCHIVE_EOF)
-        rc = fail(R, "corrupt archive: %s",
-                  archive_error_string(a) ? archive_error_string(a) : "unreadable entry");
-    archive_read_free(a);
-    return rc;
+    return for_each_entry(R, store_entry);
 }
 
 /* --- register --- */
