@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "testjson.h"
 #include "core/filter.h"
 #include "store/meta.h"
 #include "util/err.h"
@@ -30,21 +31,6 @@
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                            */
 /* ------------------------------------------------------------------------ */
-
-/* Parses single-quoted JSON (any value). NULL, with a message, if bad. */
-static json_t *js(const char *text)
-{
-    size_t n = strlen(text);
-    char *s = malloc(n + 1);
-    json_error_t jerr;
-    json_t *v;
-    if (!s) return NULL;
-    for (size_t i = 0; i <= n; i++) s[i] = text[i] == '\'' ? '"' : text[i];
-    v = json_loads(s, JSON_DECODE_ANY, &jerr);
-    if (!v) fprintf(stderr, "meta contract: bad test JSON (%s): %s\n", jerr.text, s);
-    free(s);
-    return v;
-}
 
 static char *dump(const json_t *j, size_t *len)
 {
