@@ -3,6 +3,8 @@
  */
 #include "store/meta.h"
 
+#include "util/str.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,4 +37,24 @@ ad_code ad_meta_open(const char *url, ad_meta **out, ad_error *err)
     }
     return ad_fail(err, AD_E_BAD_REQUEST, "meta store URL \"%s\": unknown scheme (known: %s)", url,
                    ad_meta_schemes());
+}
+
+ad_code ad_rec_check(const char *ns, const char *key, size_t json_len, ad_error *err)
+{
+    size_t n = ns ? strlen(ns) : 0, i;
+    if (n == 0 || n > AD_REC_NS_MAX)
+        return ad_fail(err, AD_E_BAD_REQUEST, "record namespace must be 1..%d bytes",
+                       AD_REC_NS_MAX);
+    for (i = 0; i < n; i++)
+        if (!((ns[i] >= 'a' && ns[i] <= 'z') || ns[i] == '_'))
+            return ad_fail(err, AD_E_BAD_REQUEST, "record namespace \"%s\": only a-z and _", ns);
+    n = key ? strlen(key) : 0;
+    if (n == 0 || n > AD_REC_KEY_MAX)
+        return ad_fail(err, AD_E_BAD_REQUEST, "record key must be 1..%d bytes", AD_REC_KEY_MAX);
+    if (!ad_utf8_valid(key, n))
+        return ad_fail(err, AD_E_BAD_REQUEST, "record key is not valid UTF-8");
+    if (json_len > AD_REC_JSON_MAX)
+        return ad_fail(err, AD_E_TOO_LARGE, "record is %zu bytes, over the limit of %d", json_len,
+                       AD_REC_JSON_MAX);
+    return AD_OK;
 }

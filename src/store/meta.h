@@ -47,7 +47,19 @@ typedef struct ad_query {
 typedef struct ad_meta ad_meta;
 typedef struct ad_meta_cursor ad_meta_cursor;
 
-#define AD_META_OPS_VERSION 1
+#define AD_REC_NS_MAX   32    /* bytes of a record namespace */
+#define AD_REC_KEY_MAX  256   /* bytes of a record key */
+#define AD_REC_JSON_MAX 65536 /* bytes of a record's JSON */
+
+/* Called for each record by rec_list(); json is valid during the call only.
+ * A non-zero return stops the walk. */
+typedef int (*ad_rec_fn)(void *ctx, const char *key, const char *json, size_t len, int64_t rev);
+
+/* Checks ns and key against the rules of the record slots below; adapters
+ * call it first. AD_E_BAD_REQUEST naming what is wrong. */
+ad_code ad_rec_check(const char *ns, const char *key, size_t json_len, ad_error *err);
+
+#define AD_META_OPS_VERSION 2
 
 typedef struct ad_meta_ops {
     int version;        /* AD_META_OPS_VERSION. Mandatory. */
@@ -89,6 +101,30 @@ typedef struct ad_meta_ops {
     ad_code (*cursor_next)(ad_meta_cursor *c, const char **json, size_t *len, ad_error *err);
     /* Releases the cursor (NULL is fine). Mandatory. */
     void (*cursor_close)(ad_meta_cursor *c);
+
+    /* Records: a small side table of named JSON records kept beside the
+     * assets, shared by every instance on the same store — API tokens
+     * (namespace "tokens", keyed by the token's SHA-256), buckets
+     * ("buckets"). ns is 1..32 bytes of [a-z_]; key 1..AD_REC_KEY_MAX bytes
+     * of valid UTF-8 without NUL; json a JSON object of at most
+     * AD_REC_JSON_MAX bytes. Same revision rules as documents. */
+
+    /* Creates (expect_rev 0: AD_E_EXISTS if present) or replaces
+     * (expect_rev > 0: AD_E_NOT_FOUND if absent, AD_E_PRECONDITION on a
+     * mismatch; AD_REV_ANY: create or replace). Sets *rev. Mandatory. */
+    ad_code (*rec_put)(ad_meta *m, const char *ns, const char *key, const char *json, size_t len,
+                       int64_t expect_rev, int64_t *rev, ad_error *err);
+    /* AD_OK filling *out (json, len, rev, mtime), or AD_E_NOT_FOUND.
+     * Always reads the store (no cache), so a change made by another
+     * instance is seen at once. Mandatory. */
+    ad_code (*rec_get)(ad_meta *m, const char *ns, const char *key, ad_doc *out, ad_error *err);
+    /* Removes under the revision rule (AD_REV_ANY: whatever it is);
+     * AD_E_NOT_FOUND if absent. Mandatory. */
+    ad_code (*rec_remove)(ad_meta *m, const char *ns, const char *key, int64_t expect_rev,
+                          ad_error *err);
+    /* Calls fn for every record of ns in key order; a non-zero return stops
+     * the walk (still AD_OK). Mandatory. */
+    ad_code (*rec_list)(ad_meta *m, const char *ns, ad_rec_fn fn, void *ctx, ad_error *err);
 } ad_meta_ops;
 
 /* Every adapter's handle starts with this, so the port can dispatch. */

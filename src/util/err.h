@@ -18,12 +18,15 @@ typedef enum ad_code {
     AD_E_FILTER,       /* 400 invalid_filter: unknown operator, bad operand, over a limit */
     AD_E_BAD_REQUEST,  /* 400 bad_request: anything else the client got wrong */
     AD_E_EXISTS,       /* 400 already_exists (the seed answers 400 for duplicates) */
+    AD_E_UNAUTHORIZED, /* 401 unauthorized: no token, or one nobody issued */
+    AD_E_FORBIDDEN,    /* 403 forbidden: the token's role is not enough */
     AD_E_NOT_FOUND,    /* 404 not_found */
     AD_E_METHOD,       /* 405 method_not_allowed */
     AD_E_PRECONDITION, /* 412 precondition_failed: If-Match did not match */
     AD_E_TOO_LARGE,    /* 413 payload_too_large */
     AD_E_URI_TOO_LONG, /* 414 uri_too_long */
     AD_E_MEDIA_TYPE,   /* 415 unsupported_media_type */
+    AD_E_TOO_MANY,     /* 429 too_many_requests: a concurrency limit is reached */
     AD_E_BACKEND,      /* 500 backend_error: a store failed */
     AD_E_NOMEM,        /* 500 out_of_memory */
     AD_E_INTERNAL,     /* 500 internal */
