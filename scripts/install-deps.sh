@@ -6,7 +6,8 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libpcre2-dev libcurl4-openssl-dev zlib1g-dev
-            libarchive-dev libssl-dev libmagic-dev) # zip reading, SHA-256, MIME (ZIP upload)
+            libarchive-dev libssl-dev libmagic-dev # zip reading, SHA-256, MIME (ZIP upload)
+            libmongoc-dev libbson-dev) # the MongoDB meta store
 # the four zip readers every ZIP download is checked with
 test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full libarchive-tools
            zip # zip (Info-ZIP) writes upload test archives
