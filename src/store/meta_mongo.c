@@ -577,6 +577,17 @@ static ad_code mongo_remove(ad_meta *base, const char *id, int64_t expect_rev, a
 
 /* --- lists --- */
 
+/* Skip and limit the server is given (when its answer is exact) stay at
+ * or under 2^62 each, so a server adding them cannot overflow; the rest of
+ * a larger skip is counted here (the server has long run out of documents
+ * by then). */
+#define SERVER_SKIP_LIMIT_MAX ((uint64_t)1 << 62)
+
+static uint64_t server_skip(const ad_query *q)
+{
+    return q->skip < SERVER_SKIP_LIMIT_MAX ? q->skip : SERVER_SKIP_LIMIT_MAX;
+}
+
 /* The find options: the text only, the order, and skip/limit when exact. */
 static ad_code find_opts(const ad_query *q, bool exact, bson_t *opts, ad_error *err)
 {
@@ -593,9 +604,9 @@ static ad_code find_opts(const ad_query *q, bool exact, bson_t *opts, ad_error *
     bson_append_document_end(opts, &proj);
     BSON_APPEND_DOCUMENT(opts, "sort", &sort);
     if (q->sort_path) BSON_APPEND_BOOL(opts, "allowDiskUse", true);
-    if (exact && q->skip > 0)
-        BSON_APPEND_INT64(opts, "skip", q->skip > INT64_MAX ? INT64_MAX : (int64_t)q->skip);
-    if (exact && q->limit <= INT64_MAX) BSON_APPEND_INT64(opts, "limit", (int64_t)q->limit);
+    if (exact && server_skip(q) > 0) BSON_APPEND_INT64(opts, "skip", (int64_t)server_skip(q));
+    if (exact && q->limit <= SERVER_SKIP_LIMIT_MAX)
+        BSON_APPEND_INT64(opts, "limit", (int64_t)q->limit);
     bson_destroy(&sort);
     return AD_OK;
 }
@@ -666,8 +677,8 @@ static ad_code mongo_find(ad_meta *base, const ad_query *q, ad_meta_cursor **out
 done:
     if (!rc) {
         c->filter = exact ? NULL : q->filter;
-        c->skip = exact ? 0 : q->skip;
-        c->limit = exact ? UINT64_MAX : q->limit;
+        c->skip = exact ? q->skip - server_skip(q) : q->skip;
+        c->limit = q->limit;
         *out = c;
     } else {
         mongo_cursor_close(c);

@@ -17,13 +17,17 @@
  * semantics are plainly documented and equal to ad_filter_match's:
  *
  *   $eq $ne $gt $gte $lt $lte $in $nin with scalar operands (string,
- *   number, bool, null), $exists, $type, $size — on paths without numeric
- *   parts — and $and/$or/$nor/$not over those.
+ *   number, bool; null only on a top-level field, and never in a range),
+ *   $exists, $type, $size — on paths without numeric parts — and
+ *   $and/$or/$nor/$not over those.
  *
  * Everything else is kept only as a narrowing condition and every candidate
  * is evaluated again with ad_filter_match:
  *
  *   - numeric path parts ("files.0.x": both an index and a field name);
+ *   - null ("null or missing") on a dotted path: what a path through
+ *     arrays yields as missing is the subtlest part of MongoDB's matcher;
+ *     $gt/$gte/$lt/$lte with null are not sent at all;
  *   - array or object operands of $eq/$in (field order, nested arrays);
  *   - $all and $elemMatch;
  *   - $regex: MongoDB's regex engine (PCRE, or PCRE2 with other options
@@ -394,6 +398,15 @@ static bool scalar_list(const json_t *a)
     return true;
 }
 
+/* A null operand, or a list holding null: "null or missing". */
+static bool has_null(const json_t *v)
+{
+    if (json_is_null(v)) return true;
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if (json_is_null(json_array_get(v, i))) return true;
+    return false;
+}
+
 /* No all-digit part: nothing that MongoDB could read as an array index. */
 static bool path_plain(const char *path)
 {
@@ -510,30 +523,33 @@ static bool elem_match_ops(compiler *c, const ad_filter *f, bson_t *ops)
  * sent; *exact whether MongoDB's answer for it is final. */
 static bool pred_ops(compiler *c, const ad_filter *f, bson_t *ops, bool *exact)
 {
-    bool plain = path_plain(f->path);
+    /* "null or missing" is documented for a field of the document; what a
+     * dotted path through arrays yields as "missing" is where engines
+     * differ most, so null on a dotted path only narrows */
+    bool plain = path_plain(f->path), null_ok = !has_null(f->arg) || !strchr(f->path, '.');
     const char *name = op_name(f->op);
     *exact = false;
     if (bson_has_field(ops, name)) return false; /* never two of one operator */
     switch (f->op) {
     case AD_FOP_EQ:
-        *exact = plain && scalar(f->arg);
+        *exact = plain && null_ok && scalar(f->arg);
         break;
     case AD_FOP_NE: /* negations only when exact */
-        if (!(plain && scalar(f->arg))) return false;
+        if (!(plain && null_ok && scalar(f->arg))) return false;
         *exact = true;
         break;
     case AD_FOP_GT:
     case AD_FOP_GTE:
     case AD_FOP_LT:
-    case AD_FOP_LTE:
-        if (!scalar(f->arg)) return false;
+    case AD_FOP_LTE: /* with null: ours match null/missing ($gte, $lte) or nothing */
+        if (!scalar(f->arg) || json_is_null(f->arg)) return false;
         *exact = plain;
         break;
     case AD_FOP_IN:
-        *exact = plain && scalar_list(f->arg);
+        *exact = plain && null_ok && scalar_list(f->arg);
         break;
     case AD_FOP_NIN:
-        if (!(plain && scalar_list(f->arg))) return false;
+        if (!(plain && null_ok && scalar_list(f->arg))) return false;
         *exact = true;
         break;
     case AD_FOP_EXISTS:

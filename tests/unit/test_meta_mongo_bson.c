@@ -365,7 +365,12 @@ static const struct filter_case {
     {"{'n': {'$ne': [1]}}", "{}", false}, /* a negation of a non-exact test: left out */
     {"{'n': {'$gt': 1, '$lt': 3}}",
      "{'$and':[{'n':{'$gt':{'$numberInt':'1'}}},{'n':{'$lt':{'$numberInt':'3'}}}]}", true},
-    {"{'n': {'$gte': null}}", "{'n':{'$gte':null}}", true},
+    {"{'n': {'$gte': null}}", "{}", false}, /* ranges with null: not sent */
+    {"{'n': {'$lt': null}}", "{}", false},
+    {"{'o.x': null}", "{'o.x':{'$eq':null}}", false}, /* null on a dotted path narrows */
+    {"{'o.x': {'$ne': null}}", "{}", false},
+    {"{'o.x': {'$in': [1, null]}}", "{'o.x':{'$in':[{'$numberInt':'1'},null]}}", false},
+    {"{'o.x': {'$nin': [1]}}", "{'o.x':{'$nin':[{'$numberInt':'1'}]}}", true},
     {"{'n': {'$lte': 9.3e18}}", "{'n':{'$lte':{'$numberDouble':'9300000000000000000.0'}}}", true},
     {"{'s': {'$gt': 'alpha'}}", "{'s':{'$gt':'alpha'}}", true},
     {"{'b': {'$gt': false}}", "{'b':{'$gt':false}}", true},
