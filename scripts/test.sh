@@ -15,6 +15,16 @@ cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+# --- MongoDB (meta store) ---------------------------------------------------
+# Debian 12 packages no MongoDB server, so none is started here: the
+# adapter's unit tests run without one, and its contract suite runs only
+# against a server you name with ASSETD_TEST_MONGODB_URI (otherwise CTest
+# reports unit_meta_mongo as skipped, with the reason).
+if [ -z "${ASSETD_TEST_MONGODB_URI:-}" ]; then
+  echo "== MongoDB: ASSETD_TEST_MONGODB_URI not set; unit_meta_mongo will be skipped =="
+fi
+# --- end MongoDB --------------------------------------------------------------
+
 echo "== unit tests (CTest) =="
 (cd "$build" && ctest --output-on-failure)
 
