@@ -67,6 +67,9 @@ struct http_req {
     void *ctx; /* handler state (http_req_set_ctx) */
     void (*free_ctx)(void *);
     unsigned long long received; /* body bytes so far */
+    char user[65];               /* http_req_set_user */
+    unsigned level;
+    char audit[256]; /* http_req_audit_detail */
 };
 
 typedef struct stream_ctx {
@@ -85,6 +88,27 @@ static double elapsed_ms(const struct timespec *t0)
 }
 
 /* --- request accessors --- */
+
+void http_req_set_user(http_req *r, const char *name, unsigned level)
+{
+    snprintf(r->user, sizeof(r->user), "%s", name ? name : "");
+    r->level = level;
+}
+
+void http_req_audit_detail(http_req *r, const char *detail)
+{
+    snprintf(r->audit, sizeof(r->audit), "%s", detail ? detail : "");
+}
+
+const char *http_req_user(http_req *r)
+{
+    return r->user;
+}
+
+unsigned http_req_level(http_req *r)
+{
+    return r->level;
+}
 
 void *http_req_app(http_req *r)
 {
@@ -324,6 +348,7 @@ static void precheck(http_req *r)
                 (unsigned long long)declared, r->max_body);
         return;
     }
+    if (o->authorize && o->authorize(r, r->match.route->need, &r->early)) return;
     if ((r->match.route->flags & HTTP_ROUTE_JSON_BODY) &&
         !is_json_type(http_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
         ad_fail(&r->early, AD_E_MEDIA_TYPE, "Content-Type must be application/json");
@@ -404,8 +429,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
         precheck(r);
-        if (r->early.code == AD_E_TOO_LARGE && refuse_early(r)) {
-            /* refuse before reading a body we would throw away */
+        if ((r->early.code == AD_E_TOO_LARGE && refuse_early(r)) ||
+            r->early.code == AD_E_UNAUTHORIZED || r->early.code == AD_E_FORBIDDEN) {
+            /* refuse before reading a body we would throw away (a caller
+             * who may not send it does not get to make us read it) */
             http_reply_error(r, r->early.code, r->early.msg);
             return r->queued;
         }
@@ -440,6 +467,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                    (int)toe);
         ad_log_access(r->method, r->path, status, r->bytes, elapsed_ms(&r->t0));
     }
+    if (r->match.route && (r->match.route->flags & HTTP_ROUTE_AUDIT))
+        ad_log_audit(r->user, r->method, r->path, r->responded ? r->status : 0, r->audit);
     req_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&s->active, 1);
