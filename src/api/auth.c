@@ -110,7 +110,11 @@ ad_code api_authorize(http_req *r, unsigned need, ad_error *err)
     h += 7;
     while (*h == ' ') h++;
     rc = ad_token_lookup(app->meta, h, &info, err);
-    if (rc == AD_E_UNAUTHORIZED) return unauthorized(r, err, err->msg);
+    if (rc == AD_E_UNAUTHORIZED) {
+        char why[AD_ERROR_MSG_MAX];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return unauthorized(r, err, why);
+    }
     if (rc) return rc;
     http_req_set_user(r, info.name, info.role);
     if (info.role < need)

@@ -52,12 +52,14 @@ void api_reply_doc(http_req *r, int status, const ad_doc *d)
     const char *json = d->json;
     size_t dlen = d->len, len;
     char *red = NULL, *body;
-    if (!api_sees_secrets(r) && ad_redact_doc(d->json, d->len, &red, &dlen)) {
+    size_t rlen = 0;
+    if (!api_sees_secrets(r) && ad_redact_doc(d->json, d->len, &red, &rlen)) {
         if (!red) {
             http_reply_error(r, AD_E_INTERNAL, "a stored document could not be redacted");
             return;
         }
         json = red;
+        dlen = rlen;
     }
     len = sizeof(head) - 1 + dlen + 1;
     body = malloc(len);

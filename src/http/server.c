@@ -338,6 +338,8 @@ static void precheck(http_req *r)
         return;
     }
     if (http_route_match(o->routes, o->nroutes, r->method, r->path, &r->match, &r->early)) return;
+    /* who may call it comes first: a 401 or 403 beats any other answer */
+    if (o->authorize && o->authorize(r, r->match.route->need, &r->early)) return;
     r->max_body = r->match.route->max_body ? r->match.route->max_body : o->default_max_body;
     if ((r->match.route->flags & HTTP_ROUTE_UPLOAD) && o->upload_max_body)
         r->max_body = o->upload_max_body;
@@ -348,7 +350,6 @@ static void precheck(http_req *r)
                 (unsigned long long)declared, r->max_body);
         return;
     }
-    if (o->authorize && o->authorize(r, r->match.route->need, &r->early)) return;
     if ((r->match.route->flags & HTTP_ROUTE_JSON_BODY) &&
         !is_json_type(http_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
         ad_fail(&r->early, AD_E_MEDIA_TYPE, "Content-Type must be application/json");
