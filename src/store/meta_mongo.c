@@ -6,8 +6,12 @@
  * mongodb+srv://…, handed to libmongoc as it is; the database is the URL's
  * path ("assetd" when it has none). When the URL sets no
  * serverSelectionTimeoutMS the adapter sets 5000 ms, so an unreachable
- * server fails a request (503) in seconds, not libmongoc's 30; appname
- * defaults to "assetd".
+ * server fails a request (503) in seconds, not libmongoc's 30; when it sets
+ * no waitQueueTimeoutMS, 10000 ms, so a request waiting for a pooled
+ * connection (maxPoolSize, 100 by default; a streamed list holds one until
+ * its last row is sent) gets a 503 instead of waiting forever; appname
+ * defaults to "assetd". The store is opened (its indexes created) at
+ * start, so assetd does not start while no server answers.
  *
  * Collections (indexes created on open):
  *   assets    {_id: creation sequence, <asset fields>, _rev, _mtime, _json}
@@ -63,6 +67,7 @@ extern const ad_meta_ops ad_meta_mongo_srv_ops;
 
 #define DEFAULT_DB           "assetd"
 #define DEFAULT_SELECTION_MS 5000
+#define DEFAULT_WAIT_MS      10000 /* for a pooled client when all are in use */
 #define COLL_ASSETS          "assets"
 #define COLL_RECORDS         "records"
 #define COLL_COUNTERS        "counters"
@@ -137,7 +142,9 @@ static ad_code conn_get(mongo_meta *m, const char *coll, conn *c, ad_error *err)
     c->coll = NULL;
     c->client = mongoc_client_pool_pop(m->pool);
     if (!c->client)
-        return ad_fail(err, AD_E_UNAVAILABLE, "MongoDB unavailable: no client in the pool");
+        return ad_fail(err, AD_E_UNAVAILABLE,
+                       "MongoDB busy: every pooled connection stayed in use (maxPoolSize, "
+                       "waitQueueTimeoutMS); try again");
     if (coll) c->coll = mongoc_client_get_collection(c->client, m->db, coll);
     return AD_OK;
 }
@@ -270,7 +277,7 @@ static ad_code create_indexes(mongo_meta *m, const char *coll, const char *const
     }
     bson_append_array_end(&cmd, &list);
     if (!mongoc_collection_write_command_with_opts(c.coll, &cmd, NULL, &reply, &e))
-        rc = ad_mongo_fail(&e, "creating the indexes", err);
+        rc = ad_mongo_fail(&e, "opening the store (creating its indexes)", err);
     bson_destroy(&reply);
     bson_destroy(&cmd);
     conn_put(&c);
@@ -324,6 +331,8 @@ static ad_code mongo_open(const char *url, ad_meta **out, ad_error *err)
     if (!mongoc_uri_has_option(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
         mongoc_uri_set_option_as_int32(m->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
                                        DEFAULT_SELECTION_MS);
+    if (!mongoc_uri_has_option(m->uri, MONGOC_URI_WAITQUEUETIMEOUTMS))
+        mongoc_uri_set_option_as_int32(m->uri, MONGOC_URI_WAITQUEUETIMEOUTMS, DEFAULT_WAIT_MS);
     if (!mongoc_uri_get_appname(m->uri)) mongoc_uri_set_appname(m->uri, "assetd");
     m->pool = mongoc_client_pool_new_with_error(m->uri, &e);
     if (!m->pool) {
