@@ -501,9 +501,12 @@ static ad_code replace_at(conn *c, const char *id, int64_t cur, const char *json
     bson_t b, reply;
     bson_error_t e;
     int64_t n = 0;
-    bson_t *sel = BCON_NEW("asset_id", BCON_UTF8(id), AD_MONGO_F_REV, BCON_INT64(cur));
-    ad_code rc = ad_mongo_asset_bson(doc, -1, cur + 1, now_ms(), json, len, &b, err);
+    bson_t *sel;
+    ad_code rc;
     *matched = false;
+    if (cur < 0 || cur == INT64_MAX) return AD_OK; /* no stored revision is that */
+    sel = BCON_NEW("asset_id", BCON_UTF8(id), AD_MONGO_F_REV, BCON_INT64(cur));
+    rc = ad_mongo_asset_bson(doc, -1, cur + 1, now_ms(), json, len, &b, err);
     if (!rc) {
         if (!mongoc_collection_replace_one(c->coll, sel, &b, NULL, &reply, &e))
             rc = ad_mongo_fail(&e, "replacing an asset", err);
