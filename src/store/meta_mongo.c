@@ -49,8 +49,8 @@
  *
  * Threads: a mongoc_client_pool_t; each call checks a client out and back
  * in, a cursor keeps its client until it is closed. Unacknowledged writes
- * (w=0 in the URL) are refused: the revision rules need the server's
- * answer.
+ * (w=0 in the URL) are not supported: replaces and removes fail, as the
+ * revision rules need the server's count of what matched.
  */
 #include <mongoc/mongoc.h>
 #include <pthread.h>
