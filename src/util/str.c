@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int hexval(char c)
 {
@@ -91,4 +92,75 @@ char *ad_strndup(const char *s, size_t n)
     memcpy(p, s, n);
     p[n] = '\0';
     return p;
+}
+
+static bool secret_param(const char *name, size_t n)
+{
+    static const char *const words[] = {"pass", "secret", "token", "key"};
+    size_t i, j;
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        size_t w = strlen(words[i]);
+        for (j = 0; j + w <= n; j++)
+            if (strncasecmp(name + j, words[i], w) == 0) return true;
+    }
+    return false;
+}
+
+void ad_url_redact(const char *url, char *out, size_t cap)
+{
+    const char *scheme = strstr(url, "://"), *auth, *at, *colon, *q, *p;
+    size_t o = 0;
+    if (cap == 0) return;
+#define PUT(ptr, len)                                                                              \
+    do {                                                                                           \
+        size_t l_ = (len);                                                                         \
+        if (l_ > cap - 1 - o) l_ = cap - 1 - o;                                                    \
+        memcpy(out + o, (ptr), l_);                                                                \
+        o += l_;                                                                                   \
+    } while (0)
+    auth = scheme ? scheme + 3 : url;
+    PUT(url, (size_t)(auth - url));
+    /* userinfo ends at the last '@' before the query or fragment (not the
+     * path: an unescaped '/' is common in cloud secrets); an authority that
+     * is empty ("file:///…") has none. Over-redacting an odd path is fine. */
+    p = *auth == '/' ? auth : auth + strcspn(auth, "?#");
+    at = NULL;
+    for (q = auth; q < p; q++)
+        if (*q == '@') at = q;
+    if (at) {
+        colon = memchr(auth, ':', (size_t)(at - auth));
+        if (colon) {
+            PUT(auth, (size_t)(colon - auth));
+            PUT(":***", 4);
+        } else {
+            PUT(auth, (size_t)(at - auth));
+        }
+        auth = at;
+    }
+    q = strchr(auth, '?');
+    if (!q) {
+        PUT(auth, strlen(auth));
+    } else {
+        PUT(auth, (size_t)(q + 1 - auth));
+        p = q + 1;
+        while (*p) {
+            size_t n = strcspn(p, "&#"), k = strcspn(p, "=&#");
+            if (k < n && secret_param(p, k)) {
+                PUT(p, k + 1);
+                PUT("***", 3);
+            } else {
+                PUT(p, n);
+            }
+            p += n;
+            if (*p == '&') {
+                PUT("&", 1);
+                p++;
+            } else if (*p == '#') {
+                PUT(p, strlen(p));
+                break;
+            }
+        }
+    }
+#undef PUT
+    out[o] = '\0';
 }

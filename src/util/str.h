@@ -24,4 +24,10 @@ bool ad_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Duplicates n bytes of s into a new NUL-terminated string (NULL on OOM). */
 char *ad_strndup(const char *s, size_t n);
 
+/* Copies a store URL into out (cap bytes) fit for a log line or a message:
+ * the password of its userinfo ("user:secret@") and the values of query
+ * parameters whose name holds "pass", "secret", "token" or "key" become
+ * "***". Truncated to fit. */
+void ad_url_redact(const char *url, char *out, size_t cap);
+
 #endif
