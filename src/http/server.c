@@ -330,24 +330,28 @@ static void add_retry_after(http_req *r)
     http_req_add_header(r, "Retry-After", v);
 }
 
-/* The limits on the connection and the size of its headers; sets r->early.
- * Also tells the guard that the headers are in (their deadline is met). */
-static void check_limits(http_req *r)
+/* Tells the guard that the headers are in (their deadline is met); 503 if
+ * the connection was accepted past the connection limit. */
+static void check_connection(http_req *r)
 {
-    const http_server_opts *o = &r->srv->opts;
-    const union MHD_ConnectionInfo *hs;
-    if (http_guard_request_begin(r->conn)) {
-        add_retry_after(r);
-        http_req_add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-        ad_fail(&r->early, AD_E_UNAVAILABLE,
-                "the server is at its limit of %u open connections; retry later", o->conn_limit);
-        return;
-    }
-    hs = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    if (o->max_header_bytes && hs && hs->header_size > o->max_header_bytes)
+    if (!http_guard_request_begin(r->conn)) return;
+    add_retry_after(r);
+    http_req_add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    ad_fail(&r->early, AD_E_UNAVAILABLE,
+            "the server is at its limit of %u open connections; retry later",
+            r->srv->opts.conn_limit);
+}
+
+/* 413 for a request line and headers over max_header_bytes. */
+static void check_header_size(http_req *r)
+{
+    size_t max = r->srv->opts.max_header_bytes;
+    const union MHD_ConnectionInfo *hs =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (max && hs && hs->header_size > max)
         ad_fail(&r->early, AD_E_TOO_LARGE,
                 "request line and headers of %zu bytes are over the limit of %zu", hs->header_size,
-                o->max_header_bytes);
+                max);
 }
 
 /* What the request line and headers alone can tell; sets r->early. */
@@ -356,12 +360,14 @@ static void precheck(http_req *r)
     const http_server_opts *o = &r->srv->opts;
     const char *cl;
     uint64_t declared;
-    check_limits(r);
+    check_connection(r);
     if (r->early.code) return;
     if (strlen(r->path) > HTTP_MAX_PATH) {
         ad_fail(&r->early, AD_E_URI_TOO_LONG, "request path longer than %d bytes", HTTP_MAX_PATH);
         return;
     }
+    check_header_size(r);
+    if (r->early.code) return;
     if (http_route_match(o->routes, o->nroutes, r->method, r->path, &r->match, &r->early)) return;
     r->max_body = r->match.route->max_body ? r->match.route->max_body : o->default_max_body;
     if ((r->match.route->flags & HTTP_ROUTE_UPLOAD) && o->upload_max_body)
@@ -527,15 +533,26 @@ static size_t identity_unescape(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
+/* libmicrohttpd messages that only say a client went away (or was cut off
+ * by the header deadline): debug, not warnings, or a slow-client attack
+ * would flood the log with one warning per connection. */
+static const char *const peer_gone[] = {
+    "Connection socket is closed when reading request",
+    "Socket has been disconnected when reading request",
+};
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
-    size_t n;
+    size_t n, i;
+    ad_log_level level = AD_LOG_WARN;
     (void)cls;
     vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '"')) msg[--n] = '\0';
-    ad_log(AD_LOG_WARN, "msg=\"httpd: %s\"", msg);
+    for (i = 0; i < sizeof(peer_gone) / sizeof(peer_gone[0]); i++)
+        if (strncmp(msg, peer_gone[i], strlen(peer_gone[i])) == 0) level = AD_LOG_DEBUG;
+    ad_log(level, "msg=\"httpd: %s\"", msg);
 }
 
 /* Parses "host:port" or "[v6]:port" into a socket address. */
