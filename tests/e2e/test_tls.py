@@ -252,6 +252,10 @@ def test_assetctl_upload_and_download_over_https(tls_server, pki, ctl, tmp_path)
         doc = json.loads(zf.read("asset.json"))
     urls = [f["asset_file_url"] for f in doc["files"]]
     assert urls and all(u.startswith(https(tls_server)) for u in urls), urls
+    # the file itself over HTTPS (a file response, sendfile without TLS)
+    with session(pki.ca) as s:
+        r = s.get([u for u in urls if u.endswith("weights.bin")][0])
+        assert r.status_code == 200 and r.content == b"w" * 5000, r.status_code
 
 
 @pytest.mark.parametrize("command", [["list"], ["status", "0a5e3de1-1fcd-4a65-9c83-18c5c0b4d612"]])
