@@ -234,6 +234,25 @@ def test_slow_body_is_not_cut_by_the_header_timeout(assetd_factory):
         s.close()
 
 
+def test_stalled_body_is_closed_after_the_idle_timeout(assetd_factory):
+    """The other side: a body that stops arriving is cut by --conn-timeout
+    (the connection is closed; no answer can be sent mid-body)."""
+    inst = assetd_factory(args=["--header-timeout", "300", "--conn-timeout", "2"])
+    s = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+    try:
+        s.sendall(post_head("/assets", 1000) + b'{"asset_id": "stall')
+        got = wait_closed(s)
+        assert got is not None, f"a stalled body was still open {GENEROUS:.0f} s later"
+        assert got == b"", f"unexpected bytes: {got[:200]!r}"
+    finally:
+        s.close()
+    c = inst.client()
+    try:
+        ok(c.get("/healthz"))
+    finally:
+        c.close()
+
+
 # ---- connection limit -------------------------------------------------------------------------
 
 def occupy(port, n, timeout=20.0):
