@@ -11,6 +11,7 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev li
 # the four zip readers every ZIP download is checked with
 test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full libarchive-tools
            zip # zip (Info-ZIP) writes upload test archives
+           openssl # makes the CA and server certificate of the TLS tests
            # the fuzz targets (tests/fuzz): clang with its sanitizer and libFuzzer
            # runtimes (libclang-rt-14-dev is only a Recommends of clang-14), and
            # llvm for llvm-symbolizer (readable stack traces)

@@ -171,6 +171,11 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     opts.upload_max_body = cfg->upload_max;
     opts.conn_timeout_s = cfg->conn_timeout;
     opts.conn_limit = cfg->max_connections;
+    opts.header_timeout_s = cfg->header_timeout;
+    opts.max_header_bytes = cfg->max_header_bytes;
+    opts.max_uploads = cfg->max_uploads;
+    opts.tls_cert_file = cfg->tls_cert;
+    opts.tls_key_file = cfg->tls_key;
     opts.access_log = cfg->access_log;
     opts.routes = ad_routes;
     opts.nroutes = ad_nroutes;
