@@ -368,7 +368,9 @@ def test_kill_9_with_spool_gone_fails_and_cleans(assetd_factory, tmp_path):
     assert len(stored_files(inst.data_dir, uid)) >= 1
     os.unlink(Path(inst.data_dir) / "spool" / f"{uid}.zip")
     again = assetd_factory(data=inst.data_dir)
-    st = again.client().get(f"/zip/status/{uid}").json()
+    # a worker of the new process takes the abandoned job over (its lease
+    # expired at start) and fails it, so poll until it has
+    st = wait_done(again.client(), uid)
     assert st["status"].startswith("failed: interrupted"), st
     assert stored_files(inst.data_dir, uid) == []
     assert again.client().get(f"/assets/{aid}").status_code == 404
