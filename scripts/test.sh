@@ -15,6 +15,13 @@ cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+# --- Redis (job store: tests/unit/test_jobs_redis.c, tests/e2e/test_redis_jobs.py) ---
+redis_dir=$(mktemp -d "${TMPDIR:-/tmp}/assetd-redis.XXXXXX")
+stop_redis() { bash scripts/servers/redis.sh stop "$redis_dir" || true; rm -rf "$redis_dir"; }
+trap stop_redis EXIT
+eval "$(bash scripts/servers/redis.sh start "$redis_dir")" # ASSETD_TEST_REDIS_URL, _DIR
+# --- end Redis ---
+
 echo "== unit tests (CTest) =="
 (cd "$build" && ctest --output-on-failure)
 

@@ -11,10 +11,12 @@
 
 extern const ad_jobs_ops ad_jobs_local_ops;
 extern const ad_jobs_ops ad_jobs_memory_ops;
+extern const ad_jobs_ops ad_jobs_redis_ops;
 
 static const ad_jobs_ops *const adapters[] = {
     &ad_jobs_local_ops,
     &ad_jobs_memory_ops,
+    &ad_jobs_redis_ops,
 };
 
 void ad_job_clear(ad_job *j)
@@ -43,7 +45,7 @@ const char *ad_job_state_name(ad_job_state s)
 
 const char *ad_jobs_schemes(void)
 {
-    return "local, memory";
+    return "local, memory, redis";
 }
 
 ad_code ad_jobs_open(const char *url, ad_jobs **out, ad_error *err)
