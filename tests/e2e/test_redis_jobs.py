@@ -6,6 +6,11 @@ scripts/servers/redis.sh, which scripts/test.sh runs):
 - an upload succeeds, and the seed's key UPLOAD_STATUS:<id> in Redis says
   "success" (redis-cli GET), a failed one says exactly what /zip/status
   says ("failed: <reason>"), and the finished job expires after --status-ttl;
+- an instance killed with SIGKILL in the middle of a job: a second instance
+  on the same Redis (and the same data directory, standing in for shared
+  meta and blob stores) takes the job over once its lease runs out
+  (?visibility_timeout=2), cleans up and completes it: one asset, every
+  file stored once;
 - with Redis stopped, POST /zip/upload answers 503 naming Redis, GET
   /zip/status/<id> and /readyz answer 503, and no spool file is left; once
   Redis is back the same process serves both again, the job accepted before
@@ -15,10 +20,12 @@ Skipped, with the reason, when ASSETD_TEST_REDIS_URL is not set; the outage
 test also needs ASSETD_TEST_REDIS_DIR (it stops and restarts that server).
 """
 
+import json
 import os
 import subprocess
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -98,6 +105,62 @@ def test_upload_status_under_the_seed_key(assetd_factory):
             redis_cli("DEL", f"UPLOAD_STATUS:{u}", f"assetd:job:{u}", f"assetd:keys:{u}")
             redis_cli("ZREM", "assetd:done:success", u)
             redis_cli("ZREM", "assetd:done:failed", u)
+
+
+def big_stored_zip(path, aid, nfiles=24, size=4 << 20):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("asset.json", json.dumps(asset_doc(aid)))
+        chunk = os.urandom(size)
+        for i in range(nfiles):
+            z.writestr(f"part{i:03d}.bin", chunk)
+    return path
+
+
+def stored_files(data_dir, upload_id):
+    root = Path(data_dir) / "blobs" / "o" / upload_id
+    return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_killed_instance_job_taken_over_after_lease(assetd_factory, tmp_path):
+    prefix = f"e2e-{uuid.uuid4().hex[:12]}:"
+    url = with_param(with_param(REDIS_URL, "prefix=" + prefix), "visibility_timeout=2")
+    aid = uniq("redis")
+    path = big_stored_zip(tmp_path / "big.zip", aid)
+    first = assetd_factory(args=["--jobs", url, "--workers", "1"], name="first instance")
+    c = first.client()
+    try:
+        with open(path, "rb") as f:
+            r = upload(c, f)
+        assert r.status_code == 202, r.text
+        uid = r.json()["upload_id"]
+        deadline = time.monotonic() + 60
+        while True:
+            st = c.get(f"/zip/status/{uid}").json()
+            if st["status"] == "processing" and st["progress"]["files_done"] >= 1:
+                break
+            assert st["status"] in ("queued", "processing"), st
+            assert time.monotonic() < deadline, "the job never showed progress"
+            time.sleep(0.005)
+        if st["progress"]["files_done"] >= 24:
+            pytest.skip("the job finished before it could be killed")
+        first.proc.kill()
+        first.proc.wait()
+        assetd_factory.instances.remove(first)
+        assert redis_cli("GET", f"{prefix}UPLOAD_STATUS:{uid}") == "processing"
+
+        second = assetd_factory(args=["--jobs", url, "--workers", "1"], data=first.data_dir,
+                                name="second instance")
+        c2 = second.client()
+        done = wait_done(c2, uid, timeout=120)
+        assert done["status"] == "success", done
+        assert done["progress"]["files_done"] == 24
+        assert len(c2.get(f"/assets/{aid}").json()["data"]["files"]) == 24
+        assert len(stored_files(first.data_dir, uid)) == 24
+        assert redis_cli("GET", f"{prefix}UPLOAD_STATUS:{uid}") == "success"
+        log = second.wait_log(lambda t: "recovered an interrupted upload" in t)
+        assert "recovered an interrupted upload" in log and "attempt=2" in log
+    finally:
+        delete_prefixed(prefix)
 
 
 @pytest.mark.skipif(not REDIS_DIR, reason="ASSETD_TEST_REDIS_DIR is not set: the outage test "

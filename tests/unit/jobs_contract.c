@@ -407,7 +407,7 @@ int jobs_contract_run(const char *url, bool shared)
 
     CHECK(rc == AD_OK && a, "jobs contract: open %s: %s (%s)", url, code_name(rc), err.msg);
     if (rc != AD_OK || !a) return check_failed - failed_before;
-    CHECK(a->ops && a->ops->version == AD_JOBS_OPS_VERSION, "ops version");
+    CHECK(a->ops->version == AD_JOBS_OPS_VERSION, "ops version %d", a->ops->version);
     CHECK(a->ops->open && a->ops->close && a->ops->ping && a->ops->create && a->ops->get &&
               a->ops->claim && a->ops->progress && a->ops->add_key && a->ops->keys &&
               a->ops->clear_keys && a->ops->finish && a->ops->list && a->ops->expire,
