@@ -3,6 +3,8 @@
  * (scripts/servers/redis.sh, started by scripts/test.sh):
  *
  *   - URL parsing and an unreachable server (no server needed);
+ *   - credentials (an ACL user made for the run: the right password works,
+ *     a wrong one is unavailable and never echoed) and a database number;
  *   - the job port's contract suite (jobs_contract.c), two handles acting as
  *     two instances;
  *   - the seed's key: UPLOAD_STATUS:<id> holds "queued", "processing",
@@ -268,6 +270,60 @@ static void test_status_key(redisContext *c, const char *base)
     prefix[strlen(prefix) - 2] = '\0';
 }
 
+/* --- credentials and database --- */
+
+/* An ACL user made for the run (the default user is left alone): the right
+ * password works, a wrong one is unavailable without being echoed. Then
+ * /1 selects database 1. */
+static void test_auth_and_db(redisContext *c, const char *base)
+{
+    char user[64], host[256], url[512];
+    int port = 0;
+    ad_jobs *j = NULL;
+    ad_error err = {0};
+    ad_code rc;
+    redisReply *r;
+    if (sscanf(base, "redis://%255[^:/]:%d", host, &port) != 2) return;
+    snprintf(user, sizeof(user), "assetd-test-%ld", (long)getpid());
+    r = redisCommand(c, "ACL SETUSER %s on >pw%%3A1 ~* &* +@all", user);
+    CHECK(r && r->type == REDIS_REPLY_STATUS, "ACL SETUSER: %s", r && r->str ? r->str : "?");
+    if (r) freeReplyObject(r);
+
+    /* the password is "pw%3A1" in Redis; in the URL its % is encoded */
+    snprintf(url, sizeof(url), "redis://%s:pw%%253A1@%s:%d/0?prefix=%sa:", user, host, port,
+             prefix);
+    rc = ad_jobs_open(url, &j, &err);
+    CHECK(rc == AD_OK, "ACL user: %s (%s)", code_name(rc), err.msg);
+    if (j) j->ops->close(j);
+    j = NULL;
+    snprintf(url, sizeof(url), "redis://%s:wrong-pw@%s:%d/0", user, host, port);
+    rc = ad_jobs_open(url, &j, &err);
+    CHECK(rc == AD_E_UNAVAILABLE && strstr(err.msg, "WRONGPASS") && !strstr(err.msg, "wrong-pw"),
+          "wrong password: %s (%s)", code_name(rc), err.msg);
+    if (j) j->ops->close(j);
+    j = NULL;
+    r = redisCommand(c, "ACL DELUSER %s", user);
+    if (r) freeReplyObject(r);
+
+    snprintf(url, sizeof(url), "redis://%s:%d/1?prefix=%sd:", host, port, prefix);
+    rc = ad_jobs_open(url, &j, &err);
+    CHECK(rc == AD_OK, "database 1: %s (%s)", code_name(rc), err.msg);
+    if (!j) return;
+    create(j, "db-1");
+    r = redisCommand(c, "SELECT 1");
+    if (r) freeReplyObject(r);
+    CHECK(raw_int(c, "EXISTS", "d:UPLOAD_STATUS:db-1") == 1, "the job is in database 1");
+    r = redisCommand(c,
+                     "DEL %sd:UPLOAD_STATUS:db-1 %sd:assetd:job:db-1 %sd:assetd:queue "
+                     "%sd:assetd:seq",
+                     prefix, prefix, prefix, prefix);
+    if (r) freeReplyObject(r);
+    r = redisCommand(c, "SELECT 0");
+    if (r) freeReplyObject(r);
+    CHECK(raw_int(c, "EXISTS", "d:UPLOAD_STATUS:db-1") == 0, "and not in database 0");
+    j->ops->close(j);
+}
+
 /* --- outage --- */
 
 static int redis_script(const char *what, const char *dir)
@@ -339,6 +395,7 @@ int main(void)
     CHECK(failed == 0, "contract: %d failed checks (see above)", failed);
 
     if (c && !c->err) test_status_key(c, base);
+    if (c && !c->err) test_auth_and_db(c, base);
     if (dir && *dir)
         test_outage(base, dir);
     else
