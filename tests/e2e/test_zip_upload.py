@@ -243,9 +243,18 @@ def test_memory_job_store_still_works(assetd_factory):
 
 
 def test_unknown_job_store_refused(assetd_factory, tmp_path):
-    inst = assetd_factory(args=["--jobs", "redis://127.0.0.1:1/0"], wait=False)
+    inst = assetd_factory(args=["--jobs", "nosuch://127.0.0.1:1/0"], wait=False)
     assert inst.wait_exit(10) not in (None, 0)
     assert "unknown scheme" in inst.log()
+    assetd_factory.instances.remove(inst)
+
+
+def test_unreachable_job_store_refused(assetd_factory, tmp_path):
+    # a Redis job store is pinged at start: a wrong address stops assetd at
+    # once, with the reason (nothing listens on port 1)
+    inst = assetd_factory(args=["--jobs", "redis://127.0.0.1:1/0"], wait=False)
+    assert inst.wait_exit(10) not in (None, 0)
+    assert "job store: redis 127.0.0.1:1/0: Connection refused" in inst.log()
     assetd_factory.instances.remove(inst)
 
 
