@@ -3,7 +3,9 @@
 # and UndefinedBehaviorSanitizer (a leak fails the run), runs the C unit
 # tests (CTest), the fuzz targets for a bounded time (tests/fuzz/run.sh;
 # FUZZ_SECONDS per target, default 30) and then the end-to-end tests
-# (pytest) against real assetd processes started on loopback.
+# (pytest) against real assetd processes started on loopback. The servers
+# the adapter tests need (scripts/servers/*.sh) run on loopback in temporary
+# directories from before CTest until this script exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh test
