@@ -107,7 +107,7 @@ static bool check_exposure(const ad_config *cfg, ad_app *app)
 }
 
 /* Opens the job store and the spool directory, and starts the ingest
- * workers (which first recover jobs an earlier process left behind). */
+ * workers (which take over jobs whose worker died, here or elsewhere). */
 static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size_t cap,
                             ad_ingest **out, ad_error *err)
 {
@@ -117,6 +117,7 @@ static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size
         return ad_fail(err, AD_E_BACKEND, "cannot create the spool directory %s", spool);
     rc = ad_jobs_open(cfg->jobs_url, &app->jobs, err);
     if (rc) return rc;
+    app->jobs->ttl = (int64_t)cfg->status_ttl; /* Redis lets finished jobs expire by themselves */
     app->spool_dir = spool;
     app->upload_max = cfg->upload_max;
     o.jobs = app->jobs, o.blobs = app->blobs, o.reg = app->reg;
