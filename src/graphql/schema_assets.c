@@ -78,6 +78,29 @@ static const char *description_of(const char *field)
     return "A field of the asset, as stored.";
 }
 
+/* ---- roles ---------------------------------------------------------------- */
+
+/* Who reads what (core/auth.h). The endpoint needs the reader role, so every
+ * Query field and every Asset field is readable by a reader; the fields
+ * listed here need more, and below that role read as "<redacted>" (and
+ * searchAssets may not filter on them). README.md's Access control section
+ * shows this table. */
+static const struct {
+    const char *field; /* the stored (snake_case) name */
+    ad_role role;
+} field_roles[] = {
+    {AD_SECRET_FIELD, AD_ROLE_ADMIN},
+};
+
+/* Whether the caller may read the stored field `field` as it is. */
+static bool may_read(gql_exec *ex, const char *field)
+{
+    for (size_t i = 0; i < COUNT(field_roles); i++)
+        if (strcmp(field_roles[i].field, field) == 0)
+            return field_roles[i].role < AD_ROLE_ADMIN || gql_exec_sees_secrets(ex);
+    return true;
+}
+
 /* ---- Asset -------------------------------------------------------------- */
 
 static ad_code resolve_asset_field(gql_exec *ex, const gql_val *parent, const gql_field *f,
@@ -90,7 +113,7 @@ static ad_code resolve_asset_field(gql_exec *ex, const gql_val *parent, const gq
     if (found < 0) return ad_fail(err, AD_E_BACKEND, "a stored asset is not a valid JSON object");
     if (found == 0 || (len == 4 && memcmp(raw, "null", 4) == 0))
         gql_val_ptr(out, NULL);
-    else if (!gql_exec_sees_secrets(ex) && strcmp(f->data, AD_SECRET_FIELD) == 0)
+    else if (!may_read(ex, f->data))
         gql_val_raw(out, "\"" AD_REDACTED "\"", strlen(AD_REDACTED) + 2);
     else
         gql_val_raw(out, raw, len);
