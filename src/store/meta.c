@@ -9,9 +9,13 @@
 #include <string.h>
 
 extern const ad_meta_ops ad_meta_sqlite_ops;
+extern const ad_meta_ops ad_meta_pg_ops;
+extern const ad_meta_ops ad_meta_postgres_ops;
 
 static const ad_meta_ops *const adapters[] = {
     &ad_meta_sqlite_ops,
+    &ad_meta_pg_ops,
+    &ad_meta_postgres_ops,
 };
 
 void ad_doc_free(ad_doc *d)
@@ -24,7 +28,7 @@ void ad_doc_free(ad_doc *d)
 
 const char *ad_meta_schemes(void)
 {
-    return "sqlite";
+    return "sqlite, postgresql, postgres";
 }
 
 ad_code ad_meta_open(const char *url, ad_meta **out, ad_error *err)
