@@ -6,14 +6,18 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libpcre2-dev libcurl4-openssl-dev zlib1g-dev
-            libarchive-dev libssl-dev libmagic-dev) # zip reading, SHA-256, MIME (ZIP upload)
+            libarchive-dev libssl-dev libmagic-dev # zip reading, SHA-256, MIME (ZIP upload)
+            libpq-dev) # the PostgreSQL meta store (libpq)
 # the four zip readers every ZIP download is checked with
 test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full libarchive-tools
            zip # zip (Info-ZIP) writes upload test archives
            # the fuzz targets (tests/fuzz): clang with its sanitizer and libFuzzer
            # runtimes (libclang-rt-14-dev is only a Recommends of clang-14), and
            # llvm for llvm-symbolizer (readable stack traces)
-           clang libclang-rt-14-dev llvm)
+           clang libclang-rt-14-dev llvm
+           # the PostgreSQL server the meta store tests run against
+           # (scripts/servers/postgres.sh)
+           postgresql)
 # npm, for graphql-js (tests/graphql); a nodejs package that ships npm itself
 # (NodeSource's) conflicts with Debian's separate npm package
 command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)

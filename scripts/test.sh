@@ -15,6 +15,23 @@ cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+# Servers the tests talk to, each started by scripts/servers/<name>.sh in a
+# temporary directory on 127.0.0.1 and stopped on exit (CLEANUP runs in
+# order; add a server with one more start block).
+CLEANUP=()
+cleanup() {
+  local c
+  for c in "${CLEANUP[@]}"; do eval "$c" || true; done
+}
+trap cleanup EXIT
+
+# --- PostgreSQL (meta store: tests/unit/test_meta_pg.c) ---
+PG_DIR=$(mktemp -d /tmp/assetd-test-pg.XXXXXX)
+CLEANUP+=("bash '$PWD/scripts/servers/postgres.sh' stop '$PG_DIR'; rm -rf '$PG_DIR'")
+eval "$(bash scripts/servers/postgres.sh start "$PG_DIR")" # ASSETD_TEST_PG_URL, _DIR
+echo "PostgreSQL for the tests: $ASSETD_TEST_PG_URL"
+# --- end PostgreSQL ---
+
 echo "== unit tests (CTest) =="
 (cd "$build" && ctest --output-on-failure)
 
