@@ -34,6 +34,7 @@ enum opt_id {
     O_ZIP_MAX_ENTRIES,
     O_ZIP_MAX_UNPACKED,
     O_ZIP_MAX_RATIO,
+    O_INSECURE_NO_AUTH,
     O_HELP,
     O_VERSION,
 };
@@ -80,6 +81,9 @@ static const struct setting {
      "most bytes an uploaded archive may unpack to (1 TiB)"},
     {O_ZIP_MAX_RATIO, "zip-max-ratio", "N", "ASSETD_ZIP_MAX_RATIO", "200",
      "highest uncompressed-to-archive size ratio (zip bombs)"},
+    {O_INSECURE_NO_AUTH, "insecure-no-auth", NULL, "ASSETD_INSECURE_NO_AUTH", "off",
+     "serve without tokens on non-loopback addresses while no token exists (the variable: "
+     "on|off)"},
     {O_HELP, "help", NULL, NULL, NULL, "show this help and exit"},
     {O_VERSION, "version", NULL, NULL, NULL, "show the version and exit"},
 };
@@ -216,6 +220,16 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
         return set_uint(s, v, 1, UINT64_MAX / 2, &c->zip_max_unpacked, err);
     case O_ZIP_MAX_RATIO:
         return set_uint(s, v, 1, 1000000, &c->zip_max_ratio, err);
+    case O_INSECURE_NO_AUTH:
+        if (from_flag) {
+            c->insecure_no_auth = true;
+            return AD_OK;
+        }
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return ad_fail(err, AD_E_BAD_REQUEST, "ASSETD_INSECURE_NO_AUTH: on or off, got \"%s\"",
+                           v);
+        c->insecure_no_auth = strcmp(v, "on") == 0;
+        return AD_OK;
     case O_HELP:
         c->help = true;
         return AD_OK;

@@ -38,6 +38,7 @@ typedef struct ad_config {
     uint64_t zip_max_entries;
     uint64_t zip_max_unpacked; /* bytes, all entries of an archive */
     uint64_t zip_max_ratio;    /* uncompressed bytes per archive byte */
+    bool insecure_no_auth; /* open (no token) serving allowed off loopback */
     bool help, version;
 } ad_config;
 

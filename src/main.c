@@ -3,17 +3,20 @@
  * ports, starts the listeners and waits for SIGTERM/SIGINT, then stops
  * accepting, lets in-flight requests finish and closes the stores.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
 #include "api/api.h"
 #include "config.h"
+#include "core/auth.h"
 #include "core/ingest.h"
 #include "core/registry.h"
 #include "http/server.h"
@@ -43,6 +46,63 @@ static ad_log_level level_of(const char *name)
     if (strcmp(name, "warn") == 0) return AD_LOG_WARN;
     if (strcmp(name, "error") == 0) return AD_LOG_ERROR;
     return AD_LOG_INFO;
+}
+
+/* Whether a --listen address ("127.0.0.1:8080", "[::1]:8080") is loopback. */
+static bool loopback_addr(const char *spec)
+{
+    char host[64];
+    const char *end;
+    size_t n;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (spec[0] == '[') {
+        end = strchr(spec, ']');
+        spec++;
+    } else {
+        end = strrchr(spec, ':');
+    }
+    n = end ? (size_t)(end - spec) : strlen(spec);
+    if (n >= sizeof(host)) return false;
+    memcpy(host, spec, n);
+    host[n] = '\0';
+    if (strcmp(host, "localhost") == 0) return true;
+    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+/* Secure by default: serving without tokens is for loopback only. Sets
+ * app->open_allowed; refuses (false) a non-loopback address while no token
+ * exists unless --insecure-no-auth. */
+static bool check_exposure(const ad_config *cfg, ad_app *app)
+{
+    ad_error err = {0};
+    bool all_loopback = true, any = false;
+    size_t i;
+    for (i = 0; i < cfg->nlisten; i++)
+        if (!loopback_addr(cfg->listen[i])) all_loopback = false;
+    app->open_allowed = all_loopback || cfg->insecure_no_auth;
+    if (all_loopback) return true;
+    if (ad_token_any(app->meta, &any, &err)) {
+        ad_log(AD_LOG_ERROR, "msg=\"cannot read the tokens\" error=\"%s\"", err.msg);
+        return false;
+    }
+    if (any || cfg->insecure_no_auth) {
+        if (!any)
+            ad_log(AD_LOG_WARN, "msg=\"serving WITHOUT authentication on a non-loopback address "
+                                "(--insecure-no-auth); anyone who can connect is admin\"");
+        return true;
+    }
+    ad_log(AD_LOG_ERROR,
+           "msg=\"refusing to serve a non-loopback address with no token configured: create an "
+           "admin token first (assetd token create NAME admin, with the same --meta/--data), or "
+           "pass --insecure-no-auth to serve without authentication\"");
+    fprintf(stderr,
+            "assetd: refusing to listen on a non-loopback address with no token configured.\n"
+            "  Either create a token:   assetd token create NAME admin [--data DIR | --meta URL]\n"
+            "  or serve without auth:   --insecure-no-auth\n");
+    return false;
 }
 
 /* Opens the job store and the spool directory, and starts the ingest
@@ -97,6 +157,7 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     app.reg = reg, app.meta = meta, app.blobs = blobs, app.jobs_url = cfg->jobs_url;
     app.public_url = cfg->public_url;
     app.fetch_external = cfg->fetch_external;
+    if (api_auth_init(&app, &err) || !check_exposure(cfg, &app)) goto out;
     if (ad_registry_set_files(reg, blobs, cfg->public_url)) goto out;
     if (start_ingest(cfg, &app, spool, sizeof(spool), &ingest, &err)) {
         ad_log(AD_LOG_ERROR, "msg=\"cannot start the upload pipeline\" error=\"%s\"", err.msg);
@@ -113,6 +174,7 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     opts.routes = ad_routes;
     opts.nroutes = ad_nroutes;
     opts.app = &app;
+    opts.authorize = api_authorize;
     if (http_server_start(&opts, &srv, &err)) {
         ad_log(AD_LOG_ERROR, "msg=\"cannot start\" error=\"%s\"", err.msg);
         goto out;
@@ -130,7 +192,71 @@ out:
     ad_registry_free(reg);
     if (blobs) blobs->ops->close(blobs);
     if (meta) meta->ops->close(meta);
+    api_auth_free(&app);
     if (status == 0) ad_log(AD_LOG_INFO, "msg=stopped");
+    return status;
+}
+
+static int print_token(void *ctx, const ad_token_info *info)
+{
+    char when[32];
+    time_t t = (time_t)info->created;
+    struct tm tm;
+    (void)ctx;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%-32s %-7s %s\n", info->name, ad_role_name(info->role), when);
+    return 0;
+}
+
+/* assetd token create NAME ROLE | list | revoke NAME [store options]: works
+ * on the meta store directly, so the first admin token can be made before
+ * the server is exposed (and without a running server). */
+static int token_command(const ad_config *cfg, char **words, int nwords)
+{
+    ad_meta *meta = NULL;
+    ad_error err = {0};
+    ad_code rc;
+    int status = 0;
+    const char *verb = nwords > 0 ? words[0] : "";
+    if (!((strcmp(verb, "create") == 0 && nwords == 3) ||
+          (strcmp(verb, "list") == 0 && nwords == 1) ||
+          (strcmp(verb, "revoke") == 0 && nwords == 2))) {
+        fprintf(stderr, "usage: assetd token create NAME reader|writer|admin [OPTIONS]\n"
+                        "       assetd token list [OPTIONS]\n"
+                        "       assetd token revoke NAME [OPTIONS]\n"
+                        "OPTIONS: --data DIR or --meta URL, as for the server\n");
+        return 2;
+    }
+    if (make_dirs(cfg->data_dir) != 0 || ad_meta_open(cfg->meta_url, &meta, &err)) {
+        fprintf(stderr, "assetd: cannot open the meta store %s: %s\n", cfg->meta_url,
+                err.msg[0] ? err.msg : strerror(errno));
+        return 1;
+    }
+    if (strcmp(verb, "create") == 0) {
+        ad_role role;
+        ad_token_info info;
+        char token[AD_TOKEN_LEN + 1];
+        rc = ad_role_parse(words[2], &role, &err);
+        if (!rc) rc = ad_token_create(meta, words[1], role, token, &info, &err);
+        if (!rc) {
+            printf("%s\n", token);
+            fprintf(stderr, "token %s (%s) created; it is shown only this once\n", info.name,
+                    ad_role_name(info.role));
+            ad_log_audit("(local)", "token create", info.name, 201, ad_role_name(info.role));
+        }
+    } else if (strcmp(verb, "list") == 0) {
+        rc = ad_token_list(meta, print_token, NULL, &err);
+    } else {
+        rc = ad_token_revoke(meta, words[1], &err);
+        if (!rc) fprintf(stderr, "token %s revoked\n", words[1]);
+        ad_log_audit("(local)", "token revoke", words[1], rc ? ad_code_http_status(rc) : 200, NULL);
+    }
+    if (rc) {
+        fprintf(stderr, "assetd: %s\n", err.msg);
+        status = 1;
+    }
+    meta->ops->close(meta);
     return status;
 }
 
@@ -150,6 +276,20 @@ int main(int argc, char **argv)
     /* before any thread: ZIP downloads of external files use libcurl */
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
+    /* assetd token VERB WORDS... [OPTIONS]: the words go to the command,
+     * the options to the settings parser */
+    char *words[4] = {0};
+    int nwords = 0, is_token = argc >= 2 && strcmp(argv[1], "token") == 0;
+    if (is_token) {
+        int i, k = 1;
+        for (i = 2; i < argc && argv[i][0] != '-'; i++)
+            if (nwords < 4)
+                words[nwords++] = argv[i];
+            else
+                nwords = 5; /* too many: usage */
+        for (; i < argc; i++) argv[k++] = argv[i];
+        argc = k;
+    }
     if (ad_config_load(&cfg, argc, argv, &err)) {
         fprintf(stderr, "assetd: %s\n", err.msg);
         ad_config_free(&cfg);
@@ -166,7 +306,7 @@ int main(int argc, char **argv)
         return 0;
     }
     ad_log_set_level(level_of(cfg.log_level));
-    status = serve(&cfg, &sigs);
+    status = is_token ? token_command(&cfg, words, nwords) : serve(&cfg, &sigs);
     ad_config_free(&cfg);
     curl_global_cleanup();
     return status;

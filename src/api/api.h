@@ -31,6 +31,9 @@ typedef struct ad_app {
     ad_jobs *jobs;          /* ZIP upload jobs (zip_upload.c) */
     const char *spool_dir;  /* where upload bodies are spooled: <data>/spool */
     uint64_t upload_max;    /* --upload-max: bytes of a POST /zip/upload body */
+    bool open_allowed;      /* no token needed while none exists (loopback or
+                               --insecure-no-auth) */
+    struct api_auth_cache *auth_cache; /* auth.c: whether any token exists */
 } ad_app;
 
 extern const http_route ad_routes[];
@@ -51,6 +54,18 @@ int64_t api_etag_rev(http_req *r, const char *header);
 /* Streams the documents matching filter as the list response, honouring
  * limit, skip, sort and fields. Takes ownership of filter. */
 void api_reply_list(http_req *r, ad_filter *filter);
+
+/* --- auth.c: tokens and roles (core/auth.h) --- */
+/* The server's authorize hook: reads Authorization: Bearer, looks the token
+ * up, and checks its role against the route's need (an ad_role). */
+ad_code api_authorize(http_req *r, unsigned need, ad_error *err);
+/* Whether the caller may see asset_container_registry_creds_config. */
+bool api_sees_secrets(http_req *r);
+ad_code api_auth_init(ad_app *app, ad_error *err);
+void api_auth_free(ad_app *app);
+void api_tokens_create(http_req *r);
+void api_tokens_list(http_req *r);
+void api_tokens_revoke(http_req *r);
 
 /* --- handlers --- */
 void api_assets_create(http_req *r);

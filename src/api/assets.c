@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/auth.h"
 
 void api_assets_create(http_req *r)
 {
@@ -51,9 +52,15 @@ void api_assets_update(http_req *r)
     ad_error err = {0};
     ad_doc doc = {0};
     json_t *body;
-    if (api_body_json(r, &body, &err) ||
-        ad_registry_update(app->reg, http_req_param(r, 0), body, api_etag_rev(r, "If-Match"), &doc,
-                           &err)) {
+    ad_code rc = api_body_json(r, &body, &err);
+    /* a document read back below admin carries "<redacted>" in the secret
+     * field; writing it back as it is keeps the stored value */
+    if (!rc && json_is_object(body)) {
+        const char *v = json_string_value(json_object_get(body, AD_SECRET_FIELD));
+        if (v && strcmp(v, AD_REDACTED) == 0) json_object_del(body, AD_SECRET_FIELD);
+    }
+    if (rc || ad_registry_update(app->reg, http_req_param(r, 0), body, api_etag_rev(r, "If-Match"),
+                                 &doc, &err)) {
         json_decref(body);
         api_reply_error(r, &err);
         return;

@@ -133,6 +133,7 @@ void api_graphql(http_req *r)
     else
         rc = ad_fail(&err, AD_E_MEDIA_TYPE,
                      "Content-Type must be application/json or application/graphql");
+    g.req.see_secrets = api_sees_secrets(r);
     if (!rc) rc = gql_run(api_app(r)->reg, &g.req, &resp);
     if (rc == AD_OK)
         reply(r, resp.executed ? 200 : 400, &resp);

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "core/auth.h"
 #include "core/model.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -48,15 +49,29 @@ static void set_etag(http_req *r, int64_t rev)
 void api_reply_doc(http_req *r, int status, const ad_doc *d)
 {
     static const char head[] = "{\"success\":true,\"data\":";
-    size_t len = sizeof(head) - 1 + d->len + 1;
-    char *body = malloc(len);
+    const char *json = d->json;
+    size_t dlen = d->len, len;
+    char *red = NULL, *body;
+    size_t rlen = 0;
+    if (!api_sees_secrets(r) && ad_redact_doc(d->json, d->len, &red, &rlen)) {
+        if (!red) {
+            http_reply_error(r, AD_E_INTERNAL, "a stored document could not be redacted");
+            return;
+        }
+        json = red;
+        dlen = rlen;
+    }
+    len = sizeof(head) - 1 + dlen + 1;
+    body = malloc(len);
     if (!body) {
+        free(red);
         http_reply_error(r, AD_E_NOMEM, "out of memory");
         return;
     }
     memcpy(body, head, sizeof(head) - 1);
-    memcpy(body + sizeof(head) - 1, d->json, d->len);
+    memcpy(body + sizeof(head) - 1, json, dlen);
     body[len - 1] = '}';
+    free(red);
     set_etag(r, d->rev);
     http_reply(r, status, "application/json", body, len);
 }
@@ -197,7 +212,8 @@ typedef struct list_stream {
     ad_buf pending; /* bytes produced but not yet handed to the socket */
     size_t off;
     size_t count;
-    int state; /* 0: next document, 1: closing bracket sent, 2: done */
+    int state;   /* 0: next document, 1: closing bracket sent, 2: done */
+    bool redact; /* the caller may not see the secret field */
 } list_stream;
 
 static void list_stream_free(void *ctx)
@@ -217,8 +233,16 @@ static ad_code append_doc(list_stream *s, const char *json, size_t len)
     char *text;
     size_t i, n;
     ad_code rc;
-    if (!s->p.nfields) return ad_buf_append(&s->pending, json, len);
+    if (!s->p.nfields) {
+        char *red = NULL;
+        if (!s->redact || !ad_redact_doc(json, len, &red, &n))
+            return ad_buf_append(&s->pending, json, len);
+        rc = red ? ad_buf_append(&s->pending, red, n) : AD_E_INTERNAL;
+        free(red);
+        return rc;
+    }
     doc = json_loadb(json, len, 0, NULL);
+    if (doc && s->redact) ad_redact_json(doc);
     out = json_object();
     if (!doc || !out) {
         json_decref(doc);
@@ -306,6 +330,10 @@ void api_reply_list(http_req *r, ad_filter *filter)
     if (!rc) rc = parse_count(r, "skip", &s->p.q.skip, &err);
     if (!rc) rc = parse_sort(r, &s->p, &err);
     if (!rc) rc = parse_fields(r, &s->p, &err);
+    s->redact = !api_sees_secrets(r);
+    if (!rc && s->redact && (ad_filter_reads_secret(filter) || ad_path_is_secret(s->p.q.sort_path)))
+        rc = ad_fail(&err, AD_E_FORBIDDEN,
+                     "filtering or sorting on " AD_SECRET_FIELD " needs the admin role");
     if (!rc) rc = ad_registry_find(app->reg, &s->p.q, &s->cur, &err);
     /* fetch the first document now, so an early error gets its status */
     if (!rc) rc = ad_buf_puts(&s->pending, "{\"success\":true,\"data\":[");

@@ -30,6 +30,7 @@
 #include <zlib.h>
 
 #include "api/api.h"
+#include "core/auth.h"
 #include "core/urlsource.h"
 #include "core/zipwrite.h"
 #include "util/buf.h"
@@ -354,6 +355,20 @@ static void send_zip(http_req *r, dl *d)
     http_reply_sized(r, status, "application/zip", d->len, produce, d, dl_free);
 }
 
+/* asset.json as the caller may see it: the secret field redacted below admin
+ * (so the archive, its length and its ETag differ by role). */
+static ad_code redact(http_req *r, dl *d, ad_error *err)
+{
+    char *red = NULL;
+    size_t len = 0;
+    if (api_sees_secrets(r) || !ad_redact_doc(d->doc.json, d->doc.len, &red, &len)) return AD_OK;
+    if (!red) return ad_fail(err, AD_E_INTERNAL, "asset %s could not be redacted", d->id);
+    free(d->doc.json);
+    d->doc.json = red;
+    d->doc.len = len;
+    return AD_OK;
+}
+
 void api_zip_download(http_req *r)
 {
     ad_app *app = api_app(r);
@@ -373,7 +388,8 @@ void api_zip_download(http_req *r)
         http_reply_error(r, AD_E_NOMEM, "out of memory");
         return;
     }
-    if (ad_registry_get(app->reg, id, &d->doc, &err) || plan(d, app->reg, &status, &err)) {
+    if (ad_registry_get(app->reg, id, &d->doc, &err) || redact(r, d, &err) ||
+        plan(d, app->reg, &status, &err)) {
         dl_free(d);
         if (status == 502)
             reply_status(r, 502, "file_unavailable", err.msg);

@@ -191,6 +191,11 @@ void api_zip_upload(http_req *r)
         api_reply_error(r, &err);
         return;
     }
+    {
+        char detail[64];
+        snprintf(detail, sizeof(detail), "upload_id=%s", u->id);
+        http_req_audit_detail(r, detail);
+    }
     body = json_pack("{s:b,s:s}", "success", 1, "upload_id", u->id);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

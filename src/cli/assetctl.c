@@ -30,6 +30,7 @@
 enum opt_id {
     /* global options: accepted before or after any command */
     OPT_SERVER,
+    OPT_TOKEN,
     OPT_OUTPUT,
     OPT_TIMEOUT,
     OPT_VERBOSE,
@@ -48,6 +49,7 @@ enum opt_id {
     OPT_FIELDS,
     OPT_WAIT,
     OPT_PROGRESS,
+    OPT_ROLE,
     OPT_COUNT
 };
 
@@ -66,6 +68,8 @@ struct option_def {
 static const struct option_def option_defs[] = {
     {OPT_SERVER, "server", 0, "URL",
      "assetd base URL (default: $ASSETCTL_SERVER, else " DEFAULT_SERVER ")"},
+    {OPT_TOKEN, "token", 0, "TOKEN",
+     "bearer token sent as Authorization (default: $ASSETCTL_TOKEN; see 'token create')"},
     {OPT_OUTPUT, "output", 'o', "json|table",
      "json (default): the answer's data, pretty-printed; table: aligned columns"},
     {OPT_TIMEOUT, "timeout", 0, "SECONDS",
@@ -92,6 +96,7 @@ static const struct option_def option_defs[] = {
     {OPT_WAIT, "wait", 0, NULL, "upload: follow the job until it ends (exit 1 if it failed)"},
     {OPT_PROGRESS, "progress", 0, NULL,
      "upload, download: progress bars even when stderr is not a terminal"},
+    {OPT_ROLE, "role", 0, "reader|writer|admin", "token create: the new token's role"},
 };
 #define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
 
@@ -131,6 +136,7 @@ static int build_search(const struct cli *c, struct request *rq);
 static int run_upload(const struct cli *c);
 static int run_status(const struct cli *c);
 static int run_download(const struct cli *c);
+static int run_token(const struct cli *c);
 
 static const struct command commands[] = {
     {"create", build_create, SHAPE_ASSET, BIT(OPT_FILE), 0, 0, "create -f FILE",
@@ -158,6 +164,10 @@ static const struct command commands[] = {
     {"download", NULL, SHAPE_ASSET, BIT(OPT_PROGRESS), 1, 1,
      "download ID [-o FILE.zip] [--progress]",
      "save an asset as a zip (GET /zip/download/ID), resuming a partial download", run_download},
+    {"token", NULL, SHAPE_ASSET, BIT(OPT_ROLE), 1, 2,
+     "token (create NAME --role ROLE | list | revoke NAME)",
+     "manage API tokens (admin): create prints the new token once (POST/GET/DELETE /tokens)",
+     run_token},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -330,6 +340,8 @@ static int check_globals(struct cli *c)
     c->table = !to_file && out && !strcmp(out, "table");
     c->cl.verbose = c->val[OPT_VERBOSE] != NULL;
     c->cl.server = c->val[OPT_SERVER] ? c->val[OPT_SERVER] : env && *env ? env : DEFAULT_SERVER;
+    const char *tok = c->val[OPT_TOKEN] ? c->val[OPT_TOKEN] : getenv("ASSETCTL_TOKEN");
+    c->cl.token = tok && *tok ? tok : NULL;
     int rc = check_server_url(c->cl.server);
     return rc ? rc : check_timeout(c);
 }
@@ -578,6 +590,62 @@ static int run_download(const struct cli *c)
 {
     struct xfer_opts o = {false, c->val[OPT_PROGRESS] != NULL};
     return cmd_download(&c->cl, &o, c->args[0], c->val[OPT_OUTPUT]);
+}
+
+/* token create NAME --role ROLE | token list | token revoke NAME */
+static int run_token(const struct cli *c)
+{
+    const char *verb = c->args[0];
+    struct request rq = {0};
+    json_t *data = NULL;
+    int rc;
+    bool create = !strcmp(verb, "create"), list = !strcmp(verb, "list"),
+         revoke = !strcmp(verb, "revoke");
+    if (!create && !list && !revoke)
+        return usage_error("token: unknown action '%s' (create, list or revoke)", verb);
+    if ((list && c->nargs != 1) || (!list && c->nargs != 2))
+        return usage_error("usage: assetctl token (create NAME --role ROLE | list | revoke NAME)");
+    if (create != (c->val[OPT_ROLE] != NULL))
+        return usage_error(create ? "token create needs --role reader|writer|admin"
+                                  : "--role applies to token create only");
+    if (create) {
+        json_t *body = json_pack("{s:s, s:s}", "name", c->args[1], "role", c->val[OPT_ROLE]);
+        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(body);
+        if (!text || !buf_str(&rq.body, text)) {
+            free(text);
+            return oom();
+        }
+        free(text);
+        rq.method = "POST";
+        rc = url_start(c, &rq, "/tokens", NULL);
+    } else {
+        rq.method = list ? "GET" : "DELETE";
+        rc = url_start(c, &rq, list ? "/tokens" : "/tokens/", list ? NULL : c->args[1]);
+    }
+    if (!rc) rc = http_exchange(&c->cl, &rq, &data);
+    buf_free(&rq.url);
+    buf_free(&rq.body);
+    if (rc) return rc;
+    if (c->table && list) {
+        size_t i;
+        json_t *t;
+        printf("%-32s %-7s %s\n", "NAME", "ROLE", "CREATED");
+        json_array_foreach(data, i, t)
+        {
+            printf("%-32s %-7s %lld\n", json_string_value(json_object_get(t, "name")),
+                   json_string_value(json_object_get(t, "role")),
+                   (long long)json_integer_value(json_object_get(t, "created")));
+        }
+    } else if (c->table && create) {
+        printf("%s\n", json_string_value(json_object_get(data, "token")));
+    } else {
+        rc =
+            json_dumpf(data, stdout, JSON_OUT_FLAGS) == 0 && putchar('\n') != EOF ? RC_OK : RC_FAIL;
+    }
+    if (create) fprintf(stderr, "assetctl: the token is shown only this once; keep it safe\n");
+    json_decref(data);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ main */

@@ -63,7 +63,11 @@ struct client {
     const char *server; /* base URL, as given (used in messages) */
     long timeout_ms;    /* 0: no timeout */
     bool verbose;       /* request line, status line and headers to stderr */
+    const char *token;  /* bearer token (--token, $ASSETCTL_TOKEN), or NULL */
 };
+
+/* Sets what every request to assetd shares (the bearer token). */
+void client_setup(void *curl_handle, const struct client *cl);
 
 /* One request. url and body are owned by the request. */
 struct request {

@@ -107,6 +107,7 @@ static int http_send(const struct client *cl, const struct request *rq, struct r
         return oom();
     }
     setup_handle(h, cl, rq, rs, errbuf);
+    client_setup(h, cl);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     if (cl->verbose) fprintf(stderr, "> %s %s\n", rq->method, rq->url.data);
     CURLcode res = curl_easy_perform(h);
@@ -175,4 +176,14 @@ int http_exchange(const struct client *cl, const struct request *rq, json_t **da
     if (!rc) rc = take_data(cl, &rs, data);
     buf_free(&rs.body);
     return rc;
+}
+
+void client_setup(void *curl_handle, const struct client *cl)
+{
+    CURL *h = curl_handle;
+    if (!cl->token) return;
+    /* Authorization: Bearer <token>; libcurl keeps it off redirects to
+     * other hosts */
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+    curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, cl->token);
 }

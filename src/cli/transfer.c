@@ -107,6 +107,7 @@ static void common_setup(CURL *h, const struct client *cl, const char *url, char
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "assetctl/" ASSETCTL_VERSION);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    client_setup(h, cl);
     /* a transfer may take long: give up only when it stalls */
     if (cl->timeout_ms) {
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, cl->timeout_ms);

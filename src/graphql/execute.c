@@ -41,6 +41,7 @@ struct gql_exec {
     path_seg *path; /* the response path of the field being completed */
     size_t depth, cap;
     bool over; /* the response size cap was reached */
+    bool see_secrets;
     bool oom;
 };
 
@@ -67,6 +68,11 @@ ad_registry *gql_exec_registry(gql_exec *ex)
 const gql_schema *gql_exec_schema(gql_exec *ex)
 {
     return ex->s;
+}
+
+bool gql_exec_sees_secrets(gql_exec *ex)
+{
+    return ex->see_secrets;
 }
 
 /* ---- paths and errors --------------------------------------------------- */
@@ -515,10 +521,16 @@ static bool complete(gql_exec *ex, const gql_tref *t, const group *g, gql_val *v
 
 ad_code gql_execute(const gql_schema *s, ad_registry *reg, const gql_document *doc,
                     const gql_definition *op, const json_t *vars, const gql_limits *lim,
-                    gql_errors *errs, ad_buf *data)
+                    bool see_secrets, gql_errors *errs, ad_buf *data)
 {
-    gql_exec ex = {
-        .s = s, .reg = reg, .doc = doc, .vars = vars, .lim = lim, .errs = errs, .out = data};
+    gql_exec ex = {.s = s,
+                   .reg = reg,
+                   .doc = doc,
+                   .vars = vars,
+                   .lim = lim,
+                   .errs = errs,
+                   .out = data,
+                   .see_secrets = see_secrets};
     gql_selection root_field = {.kind = GQL_SEL_FIELD, .name = "", .set = op->set};
     const gql_selection *roots[1] = {&root_field};
     group root = {.key = "", .fields = roots, .n = 1, .cap = 1};

@@ -74,6 +74,7 @@ ad_code gql_val_array(gql_val *v, const void *base, size_t n, size_t stride,
 /* What resolvers can reach. */
 ad_registry *gql_exec_registry(gql_exec *ex);
 const gql_schema *gql_exec_schema(gql_exec *ex);
+bool gql_exec_sees_secrets(gql_exec *ex); /* gql_request.see_secrets */
 
 /*
  * Executes operation op of doc (valid, with variables vars already
@@ -83,6 +84,6 @@ const gql_schema *gql_exec_schema(gql_exec *ex);
  */
 ad_code gql_execute(const gql_schema *s, ad_registry *reg, const gql_document *doc,
                     const gql_definition *op, const json_t *vars, const gql_limits *lim,
-                    gql_errors *errs, ad_buf *data);
+                    bool see_secrets, gql_errors *errs, ad_buf *data);
 
 #endif

@@ -143,7 +143,7 @@ ad_code gql_run(ad_registry *reg, const gql_request *req, gql_response *out)
     rc = prepare(req, lim, &arena, &errs, &doc);
     if (!rc) op = pick_operation(doc, req->operation_name, &errs);
     if (!rc && op) rc = gql_coerce_variables(s, op, req->variables, &arena, &errs, &vars);
-    if (!rc && op) rc = gql_execute(s, reg, doc, op, vars, lim, &errs, &data);
+    if (!rc && op) rc = gql_execute(s, reg, doc, op, vars, lim, req->see_secrets, &errs, &data);
     if (rc != AD_E_NOMEM) rc = respond(&errs, &data, !rc && op, out);
     json_decref(vars);
     ad_buf_free(&data);

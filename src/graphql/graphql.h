@@ -63,6 +63,9 @@ typedef struct gql_request {
      * verbatim. */
     bool quoted_keys;
     const gql_limits *limits; /* NULL = gql_limits_default() */
+    /* The caller is admin: asset_container_registry_creds_config is shown
+     * (else "<redacted>") and searchAssets may filter on it. */
+    bool see_secrets;
 } gql_request;
 
 /* The response: a JSON body in the GraphQL response format, and whether

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/filter.h"
 #include "core/model.h"
 #include "graphql/asset_doc.h"
@@ -85,10 +86,12 @@ static ad_code resolve_asset_field(gql_exec *ex, const gql_val *parent, const gq
     const char *raw;
     size_t len;
     int found = asset_doc_raw(parent->obj, f->data, &raw, &len);
-    (void)ex, (void)args;
+    (void)args;
     if (found < 0) return ad_fail(err, AD_E_BACKEND, "a stored asset is not a valid JSON object");
     if (found == 0 || (len == 4 && memcmp(raw, "null", 4) == 0))
         gql_val_ptr(out, NULL);
+    else if (!gql_exec_sees_secrets(ex) && strcmp(f->data, AD_SECRET_FIELD) == 0)
+        gql_val_raw(out, "\"" AD_REDACTED "\"", strlen(AD_REDACTED) + 2);
     else
         gql_val_raw(out, raw, len);
     return AD_OK;
@@ -296,6 +299,11 @@ static ad_code resolve_search(gql_exec *ex, const gql_val *parent, const gql_fie
     }
     rc = ad_filter_parse(filters, &filter, err);
     json_decref(all);
+    if (!rc && !gql_exec_sees_secrets(ex) && ad_filter_reads_secret(filter)) {
+        ad_filter_free(filter);
+        return ad_fail(err, AD_E_FORBIDDEN,
+                       "filtering on " AD_SECRET_FIELD " needs the admin role");
+    }
     return rc ? rc : find_list(ex, filter, args, out, err);
 }
 

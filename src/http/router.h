@@ -24,6 +24,7 @@ typedef ad_code (*http_body_fn)(http_req *req, const char *data, size_t len, ad_
 
 #define HTTP_ROUTE_JSON_BODY 1u /* the body must be Content-Type: application/json */
 #define HTTP_ROUTE_UPLOAD    2u /* the body limit is the server's upload_max_body */
+#define HTTP_ROUTE_AUDIT     4u /* a change: one audit line when it ends, whatever the result */
 
 typedef struct http_route {
     const char *method;
@@ -35,6 +36,9 @@ typedef struct http_route {
      * Otherwise each chunk goes to on_body as it arrives, nothing is kept,
      * and fn runs once the body is complete (uploads of any size). */
     http_body_fn on_body;
+    /* What the caller must be allowed (the API layer's role), handed to the
+     * server's authorize hook before the body is read. */
+    unsigned need;
 } http_route;
 
 #define HTTP_MAX_PARAMS 4

@@ -67,6 +67,9 @@ struct http_req {
     void *ctx; /* handler state (http_req_set_ctx) */
     void (*free_ctx)(void *);
     unsigned long long received; /* body bytes so far */
+    char user[65];               /* http_req_set_user */
+    unsigned level;
+    char audit[256]; /* http_req_audit_detail */
 };
 
 typedef struct stream_ctx {
@@ -85,6 +88,27 @@ static double elapsed_ms(const struct timespec *t0)
 }
 
 /* --- request accessors --- */
+
+void http_req_set_user(http_req *r, const char *name, unsigned level)
+{
+    snprintf(r->user, sizeof(r->user), "%s", name ? name : "");
+    r->level = level;
+}
+
+void http_req_audit_detail(http_req *r, const char *detail)
+{
+    snprintf(r->audit, sizeof(r->audit), "%s", detail ? detail : "");
+}
+
+const char *http_req_user(http_req *r)
+{
+    return r->user;
+}
+
+unsigned http_req_level(http_req *r)
+{
+    return r->level;
+}
 
 void *http_req_app(http_req *r)
 {
@@ -314,6 +338,8 @@ static void precheck(http_req *r)
         return;
     }
     if (http_route_match(o->routes, o->nroutes, r->method, r->path, &r->match, &r->early)) return;
+    /* who may call it comes first: a 401 or 403 beats any other answer */
+    if (o->authorize && o->authorize(r, r->match.route->need, &r->early)) return;
     r->max_body = r->match.route->max_body ? r->match.route->max_body : o->default_max_body;
     if ((r->match.route->flags & HTTP_ROUTE_UPLOAD) && o->upload_max_body)
         r->max_body = o->upload_max_body;
@@ -404,8 +430,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
         precheck(r);
-        if (r->early.code == AD_E_TOO_LARGE && refuse_early(r)) {
-            /* refuse before reading a body we would throw away */
+        if ((r->early.code == AD_E_TOO_LARGE && refuse_early(r)) ||
+            r->early.code == AD_E_UNAUTHORIZED || r->early.code == AD_E_FORBIDDEN) {
+            /* refuse before reading a body we would throw away (a caller
+             * who may not send it does not get to make us read it) */
             http_reply_error(r, r->early.code, r->early.msg);
             return r->queued;
         }
@@ -440,6 +468,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                    (int)toe);
         ad_log_access(r->method, r->path, status, r->bytes, elapsed_ms(&r->t0));
     }
+    if (r->match.route && (r->match.route->flags & HTTP_ROUTE_AUDIT))
+        ad_log_audit(r->user, r->method, r->path, r->responded ? r->status : 0, r->audit);
     req_free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&s->active, 1);

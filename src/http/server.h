@@ -34,6 +34,12 @@ typedef struct http_server_opts {
     const http_route *routes;
     size_t nroutes;
     void *app; /* handed to handlers through http_req_app() */
+    /* Called once the request line and headers are in, before the body is
+     * read, with the matched route's `need`: AD_OK lets the request go on;
+     * an error (401, 403, 503) becomes the response at once and the body is
+     * never read. It may record who is calling (http_req_set_user). NULL:
+     * everyone may do everything. */
+    ad_code (*authorize)(http_req *r, unsigned need, ad_error *err);
 } http_server_opts;
 
 ad_code http_server_start(const http_server_opts *o, http_server **out, ad_error *err);
@@ -61,6 +67,15 @@ void http_req_set_ctx(http_req *r, void *ctx, void (*free_ctx)(void *ctx));
 void *http_req_ctx(http_req *r);
 /* Bytes of body received so far (streamed or collected). */
 unsigned long long http_req_body_received(http_req *r);
+
+/* Who is calling, as the authorize hook found out: a name for logs (copied,
+ * at most 64 bytes) and a level for handlers. */
+void http_req_set_user(http_req *r, const char *name, unsigned level);
+const char *http_req_user(http_req *r); /* "" when nobody was named */
+unsigned http_req_level(http_req *r);
+/* A detail for the audit line of an HTTP_ROUTE_AUDIT route (the upload id
+ * of an upload, the name of a token); copied, at most 255 bytes. */
+void http_req_audit_detail(http_req *r, const char *detail);
 
 /* Adds a response header for the reply that follows. */
 void http_req_add_header(http_req *r, const char *name, const char *value);

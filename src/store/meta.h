@@ -122,7 +122,7 @@ typedef struct ad_meta_ops {
      * AD_E_NOT_FOUND if absent. Mandatory. */
     ad_code (*rec_remove)(ad_meta *m, const char *ns, const char *key, int64_t expect_rev,
                           ad_error *err);
-    /* Calls fn for every record of ns in key order; a non-zero return stops
+    /* Calls fn for every record of ns in bytewise key order; a non-zero return stops
      * the walk (still AD_OK). Mandatory. */
     ad_code (*rec_list)(ad_meta *m, const char *ns, ad_rec_fn fn, void *ctx, ad_error *err);
 } ad_meta_ops;

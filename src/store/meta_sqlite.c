@@ -94,6 +94,9 @@ static const char *const schema_sql =
     "  PRIMARY KEY (path, t, v, seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS asset_paths_by_seq ON asset_paths(seq);"
     "CREATE TABLE IF NOT EXISTS multikey_paths(path TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS records("
+    "  ns TEXT NOT NULL, key TEXT NOT NULL, rev INTEGER NOT NULL, doc TEXT NOT NULL,"
+    "  mtime INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID;"
     "";
 
 /* Version 1 had no mtime column. */
@@ -1488,6 +1491,169 @@ static void sqlite_cursor_close(ad_meta_cursor *cur)
     free(cur);
 }
 
+/* --- records (tokens, buckets): a plain table, no index, no cache, so a
+ * change by another process sharing the file is seen at once --- */
+
+static ad_code rec_row(conn *c, const char *ns, const char *key, int64_t *rev, ad_error *err)
+{
+    sqlite3_stmt *st = stmt_cached(c, "SELECT rev FROM records WHERE ns = ?1 AND key = ?2", err);
+    int step;
+    if (!st) return err ? err->code : AD_E_BACKEND;
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    *rev = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) return db_fail(c->db, err, "reading a record");
+    return AD_OK;
+}
+
+/* Inside a transaction: the revision rule of the record slots (meta.h). */
+static ad_code rec_rule(const char *ns, const char *key, int64_t cur, int64_t expect_rev,
+                        bool creating, ad_error *err)
+{
+    if (creating && expect_rev == 0 && cur)
+        return ad_fail(err, AD_E_EXISTS, "%s %s already exists", ns, key);
+    if (expect_rev != 0 && expect_rev != AD_REV_ANY && !cur)
+        return ad_fail(err, AD_E_NOT_FOUND, "%s %s not found", ns, key);
+    if (!creating && !cur) return ad_fail(err, AD_E_NOT_FOUND, "%s %s not found", ns, key);
+    if (expect_rev > 0 && cur != expect_rev)
+        return ad_fail(err, AD_E_PRECONDITION, "%s %s is at revision %lld, not %lld", ns, key,
+                       (long long)cur, (long long)expect_rev);
+    return AD_OK;
+}
+
+static ad_code sqlite_rec_put(ad_meta *base, const char *ns, const char *key, const char *json,
+                              size_t len, int64_t expect_rev, int64_t *rev, ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    int64_t cur = 0;
+    ad_code rc = ad_rec_check(ns, key, len, err);
+    if (!rc) rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    rc = begin_tx(m, c, err);
+    if (!rc) {
+        sqlite3_stmt *st;
+        rc = rec_row(c, ns, key, &cur, err);
+        if (!rc) rc = rec_rule(ns, key, cur, expect_rev, true, err);
+        st = rc ? NULL
+                : stmt_cached(c,
+                              "INSERT OR REPLACE INTO records(ns, key, rev, doc, mtime) "
+                              "VALUES (?1, ?2, ?3, ?4, unixepoch())",
+                              err);
+        if (!rc && !st) rc = err ? err->code : AD_E_BACKEND;
+        if (st) {
+            sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, cur + 1);
+            sqlite3_bind_text(st, 4, json, (int)len, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(c->db, err, "writing a record");
+            sqlite3_reset(st);
+        }
+        rc = finish_tx(m, c, rc, err);
+    }
+    conn_put(m, c);
+    if (!rc && rev) *rev = cur + 1;
+    return rc;
+}
+
+static ad_code sqlite_rec_get(ad_meta *base, const char *ns, const char *key, ad_doc *out,
+                              ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    sqlite3_stmt *st;
+    int step;
+    ad_code rc = ad_rec_check(ns, key, 0, err);
+    if (!rc) rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    st = stmt_cached(c, "SELECT doc, rev, mtime FROM records WHERE ns = ?1 AND key = ?2", err);
+    if (!st) {
+        conn_put(m, c);
+        return err ? err->code : AD_E_BACKEND;
+    }
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        out->json = malloc((size_t)n + 1);
+        if (!out->json) {
+            rc = ad_fail(err, AD_E_NOMEM, "out of memory");
+        } else {
+            memcpy(out->json, sqlite3_column_text(st, 0), (size_t)n);
+            out->json[n] = '\0';
+            out->len = (size_t)n;
+            out->rev = sqlite3_column_int64(st, 1);
+            out->mtime = sqlite3_column_int64(st, 2);
+        }
+    } else if (step == SQLITE_DONE) {
+        rc = ad_fail(err, AD_E_NOT_FOUND, "%s %s not found", ns, key);
+    } else {
+        rc = db_fail(c->db, err, "reading a record");
+    }
+    sqlite3_reset(st);
+    conn_put(m, c);
+    return rc;
+}
+
+static ad_code sqlite_rec_remove(ad_meta *base, const char *ns, const char *key, int64_t expect_rev,
+                                 ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    int64_t cur = 0;
+    ad_code rc = ad_rec_check(ns, key, 0, err);
+    if (!rc) rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    rc = begin_tx(m, c, err);
+    if (!rc) {
+        sqlite3_stmt *st;
+        rc = rec_row(c, ns, key, &cur, err);
+        if (!rc) rc = rec_rule(ns, key, cur, expect_rev, false, err);
+        st = rc ? NULL : stmt_cached(c, "DELETE FROM records WHERE ns = ?1 AND key = ?2", err);
+        if (!rc && !st) rc = err ? err->code : AD_E_BACKEND;
+        if (st) {
+            sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(c->db, err, "removing a record");
+            sqlite3_reset(st);
+        }
+        rc = finish_tx(m, c, rc, err);
+    }
+    conn_put(m, c);
+    return rc;
+}
+
+static ad_code sqlite_rec_list(ad_meta *base, const char *ns, ad_rec_fn fn, void *ctx,
+                               ad_error *err)
+{
+    sqlite_meta *m = (sqlite_meta *)base;
+    conn *c;
+    sqlite3_stmt *st;
+    int step;
+    ad_code rc = ad_rec_check(ns, "-", 0, err);
+    if (!rc) rc = conn_get(m, &c, err);
+    if (rc) return rc;
+    st = stmt_cached(c, "SELECT key, doc, rev FROM records WHERE ns = ?1 ORDER BY key", err);
+    if (!st) {
+        conn_put(m, c);
+        return err ? err->code : AD_E_BACKEND;
+    }
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fn(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+               sqlite3_column_int64(st, 2)))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) rc = db_fail(c->db, err, "listing records");
+    sqlite3_reset(st);
+    conn_put(m, c);
+    return rc;
+}
+
 const ad_meta_ops ad_meta_sqlite_ops = {
     .version = AD_META_OPS_VERSION,
     .scheme = "sqlite",
@@ -1501,4 +1667,8 @@ const ad_meta_ops ad_meta_sqlite_ops = {
     .find = sqlite_find,
     .cursor_next = sqlite_cursor_next,
     .cursor_close = sqlite_cursor_close,
+    .rec_put = sqlite_rec_put,
+    .rec_get = sqlite_rec_get,
+    .rec_remove = sqlite_rec_remove,
+    .rec_list = sqlite_rec_list,
 };

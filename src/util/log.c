@@ -86,3 +86,26 @@ void ad_log_access(const char *method, const char *path, int status, unsigned lo
     ad_log(AD_LOG_INFO, "msg=request method=%s path=%s status=%d bytes=%llu dur_ms=%.3f", qmethod,
            qpath, status, bytes, dur_ms);
 }
+
+void ad_log_audit(const char *who, const char *action, const char *target, int status,
+                  const char *detail)
+{
+    char line[2048], qwho[160], qaction[80], qtarget[1024], qdetail[512];
+    size_t len;
+    int n;
+    /* written whatever --log-level says: an audit trail is not optional */
+    logfmt_value(qwho, sizeof(qwho), who && *who ? who : "-");
+    logfmt_value(qaction, sizeof(qaction), action ? action : "");
+    logfmt_value(qtarget, sizeof(qtarget), target ? target : "");
+    logfmt_value(qdetail, sizeof(qdetail), detail ? detail : "");
+    len = log_prefix(line, sizeof(line) - 1, AD_LOG_INFO);
+    n = snprintf(line + len, sizeof(line) - 1 - len,
+                 "msg=audit who=%s action=%s target=%s status=%d result=%s detail=%s", qwho,
+                 qaction, qtarget, status,
+                 status >= 200 && status < 300 ? "ok"
+                 : status == 0                 ? "aborted"
+                                               : "refused",
+                 qdetail);
+    if (n > 0) len += (size_t)n;
+    log_emit(line, len, sizeof(line));
+}

@@ -19,4 +19,11 @@ void ad_log(ad_log_level level, const char *fmt, ...) __attribute__((format(prin
 void ad_log_access(const char *method, const char *path, int status, unsigned long long bytes,
                    double dur_ms);
 
+/* One audit line for a change (create, update, delete, upload, token and
+ * bucket operations): who did it (a token name, "-" for nobody), what,
+ * to what, the HTTP status it ended with (0: the client went away first),
+ * and a detail (may be NULL). Written whatever the log level. */
+void ad_log_audit(const char *who, const char *action, const char *target, int status,
+                  const char *detail);
+
 #endif

@@ -1824,6 +1824,123 @@ static void test_concurrency(ad_meta *m, model *md)
 
 /* ------------------------------------------------------------------------ */
 
+/* --- records: the side table of tokens and buckets --- */
+
+typedef struct rec_walk {
+    ids keys;
+    int stop_after; /* 0 = walk all */
+    bool json_ok;
+} rec_walk;
+
+static int rec_collect(void *ctx, const char *key, const char *json, size_t len, int64_t rev)
+{
+    rec_walk *w = ctx;
+    json_t *j = json_loadb(json, len, 0, NULL);
+    if (!j || !json_is_object(j) || rev < 1) w->json_ok = false;
+    json_decref(j);
+    ids_push(&w->keys, key);
+    return w->stop_after && (int)w->keys.n >= w->stop_after;
+}
+
+static void test_records(ad_meta *m)
+{
+    ad_error err = {0};
+    ad_doc d = {0};
+    int64_t rev = 0;
+    ad_code rc;
+    char buf[512];
+    const char *tok = "{\"name\":\"ci\",\"role\":\"writer\"}";
+    const char *tok2 = "{\"name\":\"ci\",\"role\":\"admin\"}";
+    const char *k1 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    rec_walk w = {.json_ok = true};
+
+    CHECK(m->ops->rec_put && m->ops->rec_get && m->ops->rec_remove && m->ops->rec_list,
+          "a record slot is NULL");
+    if (!m->ops->rec_put || !m->ops->rec_get || !m->ops->rec_remove || !m->ops->rec_list) return;
+
+    rc = m->ops->rec_get(m, "tokens", k1, &d, &err);
+    CHECK(rc == AD_E_NOT_FOUND, "rec_get of a missing record: %s", codename(rc));
+    rc = m->ops->rec_put(m, "tokens", k1, tok, strlen(tok), 0, &rev, &err);
+    CHECK(rc == AD_OK && rev == 1, "rec_put create: %s rev %lld (%s)", codename(rc), (long long)rev,
+          err.msg);
+    rc = m->ops->rec_put(m, "tokens", k1, tok, strlen(tok), 0, &rev, &err);
+    CHECK(rc == AD_E_EXISTS, "rec_put create twice: %s", codename(rc));
+    rc = m->ops->rec_get(m, "tokens", k1, &d, &err);
+    CHECK(rc == AD_OK && d.json && d.len == strlen(tok) && memcmp(d.json, tok, d.len) == 0 &&
+              d.rev == 1 && d.mtime > 0,
+          "rec_get gives the bytes back: %s %s", codename(rc), d.json ? d.json : "(null)");
+    ad_doc_free(&d);
+    /* the same key in another namespace is another record */
+    rc = m->ops->rec_get(m, "buckets", k1, &d, &err);
+    CHECK(rc == AD_E_NOT_FOUND, "namespaces are separate: %s", codename(rc));
+
+    rc = m->ops->rec_put(m, "tokens", k1, tok2, strlen(tok2), 7, &rev, &err);
+    CHECK(rc == AD_E_PRECONDITION, "rec_put at a wrong revision: %s", codename(rc));
+    rc = m->ops->rec_put(m, "tokens", k1, tok2, strlen(tok2), 1, &rev, &err);
+    CHECK(rc == AD_OK && rev == 2, "rec_put replace: %s rev %lld", codename(rc), (long long)rev);
+    rc = m->ops->rec_put(m, "tokens", "nope", tok2, strlen(tok2), 1, &rev, &err);
+    CHECK(rc == AD_E_NOT_FOUND, "rec_put replace of a missing record: %s", codename(rc));
+    rc = m->ops->rec_put(m, "tokens", k1, tok, strlen(tok), AD_REV_ANY, &rev, &err);
+    CHECK(rc == AD_OK && rev == 3, "rec_put any: %s rev %lld", codename(rc), (long long)rev);
+    rc = m->ops->rec_get(m, "tokens", k1, &d, &err);
+    CHECK(rc == AD_OK && d.rev == 3 && d.len == strlen(tok), "replaced: rev %lld",
+          (long long)d.rev);
+    ad_doc_free(&d);
+
+    /* keys that need care in every query language */
+    {
+        static const char *const odd[] = {"b'; DROP TABLE records; --",
+                                          "a \"quoted\" key",
+                                          "ünïcødé/κλειδί",
+                                          "$where",
+                                          "x.y.z",
+                                          "%_%"};
+        size_t i;
+        for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+            snprintf(buf, sizeof(buf), "{\"i\":%zu}", i);
+            rc = m->ops->rec_put(m, "buckets", odd[i], buf, strlen(buf), 0, &rev, &err);
+            CHECK(rc == AD_OK, "rec_put key <%s>: %s (%s)", odd[i], codename(rc), err.msg);
+        }
+        rc = m->ops->rec_list(m, "buckets", rec_collect, &w, &err);
+        CHECK(rc == AD_OK && w.keys.n == 6 && w.json_ok, "rec_list buckets: %s, %zu keys",
+              codename(rc), w.keys.n);
+        for (i = 0; i + 1 < w.keys.n; i++)
+            CHECK(strcmp(w.keys.v[i], w.keys.v[i + 1]) < 0, "rec_list in key order: %s then %s",
+                  w.keys.v[i], w.keys.v[i + 1]);
+        for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+            rc = m->ops->rec_get(m, "buckets", odd[i], &d, &err);
+            snprintf(buf, sizeof(buf), "{\"i\":%zu}", i);
+            CHECK(rc == AD_OK && d.json && strcmp(d.json, buf) == 0, "rec_get key <%s>: %s", odd[i],
+                  codename(rc));
+            ad_doc_free(&d);
+        }
+        ids_free(&w.keys);
+        w = (rec_walk){.json_ok = true, .stop_after = 2};
+        rc = m->ops->rec_list(m, "buckets", rec_collect, &w, &err);
+        CHECK(rc == AD_OK && w.keys.n == 2, "rec_list stops when asked: %zu", w.keys.n);
+        ids_free(&w.keys);
+    }
+
+    /* bad namespaces and keys are refused, not stored */
+    rc = m->ops->rec_put(m, "Tokens!", k1, tok, strlen(tok), 0, &rev, &err);
+    CHECK(rc == AD_E_BAD_REQUEST, "bad namespace: %s", codename(rc));
+    rc = m->ops->rec_put(m, "tokens", "", tok, strlen(tok), 0, &rev, &err);
+    CHECK(rc == AD_E_BAD_REQUEST, "empty key: %s", codename(rc));
+
+    rc = m->ops->rec_remove(m, "tokens", k1, 2, &err);
+    CHECK(rc == AD_E_PRECONDITION, "rec_remove at a wrong revision: %s", codename(rc));
+    rc = m->ops->rec_remove(m, "tokens", k1, AD_REV_ANY, &err);
+    CHECK(rc == AD_OK, "rec_remove: %s (%s)", codename(rc), err.msg);
+    rc = m->ops->rec_remove(m, "tokens", k1, AD_REV_ANY, &err);
+    CHECK(rc == AD_E_NOT_FOUND, "rec_remove twice: %s", codename(rc));
+    rc = m->ops->rec_get(m, "tokens", k1, &d, &err);
+    CHECK(rc == AD_E_NOT_FOUND, "removed: %s", codename(rc));
+    w = (rec_walk){.json_ok = true};
+    rc = m->ops->rec_list(m, "tokens", rec_collect, &w, &err);
+    CHECK(rc == AD_OK && w.keys.n == 0, "rec_list after removal: %zu", w.keys.n);
+    ids_free(&w.keys);
+}
+
 int meta_contract_run(const char *url)
 {
     int failed_before = check_failed, passed_before = check_passed;
@@ -1842,6 +1959,7 @@ int meta_contract_run(const char *url)
 
     test_lifecycle(m, &md);
     test_odd_ids(m, &md);
+    test_records(m);
 
     load_corpus(m, &md);
     for (size_t i = 0; i < md.n; i += 7) expect_get(m, &md, md.d[i].id, "corpus");

@@ -32,7 +32,7 @@ static void run_full(const char *query, const char *vars, const char *op, const 
                      result *r)
 {
     json_t *v = vars ? json_loads(vars, 0, NULL) : NULL;
-    gql_request req = {query, strlen(query), v, op, true, lim};
+    gql_request req = {query, strlen(query), v, op, true, lim, true};
     gql_response resp;
     memset(r, 0, sizeof(*r));
     CHECK(gql_run(reg, &req, &resp) == AD_OK, "gql_run: %s", query);

@@ -13,9 +13,9 @@ static void h(http_req *r)
 }
 
 static const http_route routes[] = {
-    {"POST", "/assets", h, 0, 0, NULL},   {"GET", "/assets/{}", h, 0, 0, NULL},
-    {"PUT", "/assets/{}", h, 0, 0, NULL}, {"GET", "/query/by-api-route/{*}", h, 0, 0, NULL},
-    {"GET", "/a/{}/b/{}", h, 0, 0, NULL},
+    {"POST", "/assets", h, 0, 0, NULL, 0},   {"GET", "/assets/{}", h, 0, 0, NULL, 0},
+    {"PUT", "/assets/{}", h, 0, 0, NULL, 0}, {"GET", "/query/by-api-route/{*}", h, 0, 0, NULL, 0},
+    {"GET", "/a/{}/b/{}", h, 0, 0, NULL, 0},
 };
 #define N (sizeof(routes) / sizeof(routes[0]))
 
