@@ -160,11 +160,15 @@ struct ad_meta_cursor {
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* libpq's message on one line, trailing newlines cut. */
+/* libpq's message on one line: runs of whitespace become one space. */
 static void one_line(const char *in, char *out, size_t cap)
 {
     size_t n = 0;
-    for (; in && *in && n + 1 < cap; in++) out[n++] = (*in == '\n' || *in == '\t') ? ' ' : *in;
+    for (; in && *in && n + 1 < cap; in++) {
+        bool space = *in == '\n' || *in == '\t' || *in == '\r' || *in == ' ';
+        if (space && (n == 0 || out[n - 1] == ' ')) continue;
+        out[n++] = space ? ' ' : *in;
+    }
     while (n && out[n - 1] == ' ') n--;
     out[n] = '\0';
 }
