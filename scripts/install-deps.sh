@@ -21,7 +21,7 @@ test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full 
 # npm, for graphql-js (tests/graphql); a nodejs package that ships npm itself
 # (NodeSource's) conflicts with Debian's separate npm package
 command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
-bench_pkgs=(wrk nginx-light sqlite3 curl python3 zip)
+bench_pkgs=(wrk nginx-light sqlite3 curl python3 zip postgresql) # postgresql: bench/meta_pg.sh
 
 pkgs=("${build_pkgs[@]}")
 for what in "$@"; do

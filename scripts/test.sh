@@ -28,7 +28,8 @@ trap cleanup EXIT
 # --- PostgreSQL (meta store: tests/unit/test_meta_pg.c) ---
 PG_DIR=$(mktemp -d /tmp/assetd-test-pg.XXXXXX)
 CLEANUP+=("bash '$PWD/scripts/servers/postgres.sh' stop '$PG_DIR'; rm -rf '$PG_DIR'")
-eval "$(bash scripts/servers/postgres.sh start "$PG_DIR")" # ASSETD_TEST_PG_URL, _DIR
+pg_env=$(bash scripts/servers/postgres.sh start "$PG_DIR") # ASSETD_TEST_PG_URL, _DIR
+eval "$pg_env"
 echo "PostgreSQL for the tests: $ASSETD_TEST_PG_URL"
 # --- end PostgreSQL ---
 

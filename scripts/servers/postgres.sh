@@ -49,7 +49,8 @@ start() {
   if [ "$(id -u)" -eq 0 ]; then
     getent passwd "$RUN_AS" >/dev/null || die "user $RUN_AS does not exist (install postgresql)"
     chown "$RUN_AS" "$dir"
-    as_pg test -w "$dir" || die "$dir is not writable by $RUN_AS (choose a DIR under /tmp)"
+    as_pg test -w "$dir" ||
+      die "$dir is not writable by $RUN_AS (its parent directories must be searchable by it)"
   fi
   if [ ! -f "$data/PG_VERSION" ]; then
     as_pg "$PGBIN/initdb" -D "$data" -U "$DBUSER" --auth=trust -E UTF8 --locale=C \
