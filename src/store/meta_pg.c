@@ -26,7 +26,10 @@
  * exact, skip and limit are in it too, otherwise every row is checked with
  * ad_filter_match here. Rows stream from the server in libpq's single-row
  * mode; the cursor keeps its connection until the last row. A cursor closed
- * early cancels its query (PQcancel) unless the rest has already arrived.
+ * early reads on for a few milliseconds (the end of a LIMIT is usually in
+ * flight) and only then cancels its query (PQcancel, a connection of its
+ * own). Each connection keeps the last QUERY_CACHE list queries prepared:
+ * their SQL depends only on the filter's shape, never on its values.
  *
  * Connections come from a pool (mutex + condition variable) of at most
  * pool_max; a caller waits up to POOL_WAIT_S for one, then gets
@@ -44,6 +47,7 @@
  */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +70,8 @@ extern const ad_meta_ops ad_meta_postgres_ops;
 #define SCHEMA_VERSION   1
 #define PARAMS_MAX       65535 /* the protocol's limit on bound parameters */
 #define QUERY_CACHE      16    /* list queries kept prepared per connection */
+#define CLOSE_DRAIN_MS   20    /* a closed cursor reads on this long before it cancels */
+#define CLOSE_DRAIN_ROWS 256   /* or this many rows */
 #define DDL_LOCK_KEY     "4242150001"
 
 #define NOW "floor(extract(epoch FROM now()))::bigint"
@@ -887,33 +893,49 @@ static ad_code pg_cursor_next(ad_meta_cursor *cur, const char **json, size_t *le
     return AD_OK;
 }
 
-/* Ends the cursor's query: reads what has arrived; if the server is still
- * sending, cancels the query first. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ends the cursor's query. Usually it is done or nearly (the rest of a
+ * LIMIT, the end of a result): read and drop what comes for a short while.
+ * A query still sending after that is cancelled — PQcancel costs a new
+ * connection to the server, so it is the last resort. */
 static void finish_query(ad_meta_cursor *cur)
 {
     PGconn *pg = cur->c->pg;
+    int64_t until = now_ms() + CLOSE_DRAIN_MS;
+    int rows = 0;
     while (cur->active) {
+        int64_t left = until - now_ms();
+        struct pollfd pfd = {PQsocket(pg), POLLIN, 0};
         if (PQstatus(pg) != CONNECTION_OK || !PQconsumeInput(pg)) {
             cur->active = false; /* broken: conn_put drops it */
             return;
         }
-        while (!PQisBusy(pg)) {
+        while (!PQisBusy(pg) && rows < CLOSE_DRAIN_ROWS) {
             PGresult *r = PQgetResult(pg);
             if (!r) {
                 cur->active = false;
                 return;
             }
             PQclear(r);
+            rows++;
         }
-        {
-            PGcancel *cancel = PQgetCancel(pg);
-            char buf[256];
-            if (cancel) {
-                PQcancel(cancel, buf, sizeof(buf));
-                PQfreeCancel(cancel);
-            }
-            drain(cur);
+        if (left <= 0 || rows >= CLOSE_DRAIN_ROWS) break;
+        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) break;
+    }
+    if (cur->active) {
+        PGcancel *cancel = PQgetCancel(pg);
+        char buf[256];
+        if (cancel) {
+            PQcancel(cancel, buf, sizeof(buf));
+            PQfreeCancel(cancel);
         }
+        drain(cur);
     }
 }
 
