@@ -14,6 +14,7 @@
  *     the tables are still there;
  *   - two handles (two assetd instances) on one schema see each other's
  *     writes, and revision checks hold across them (no lost update);
+ *     instances opening a new schema at once all succeed;
  *   - a cursor closed early on a result larger than the socket buffers
  *     (its query is cancelled) leaves the handle working;
  *   - open errors: unknown parameters, bad schema names, nothing listening;
@@ -421,6 +422,43 @@ out:
 
 /* ------------------------------------------------------------------------ */
 
+typedef struct opener {
+    const char *url;
+    ad_code rc;
+    char msg[AD_ERROR_MSG_MAX];
+} opener;
+
+static void *open_close(void *p)
+{
+    opener *o = p;
+    ad_meta *m = NULL;
+    ad_error err = {0};
+    o->rc = ad_meta_open(o->url, &m, &err);
+    snprintf(o->msg, sizeof(o->msg), "%s", err.msg);
+    if (m) m->ops->close(m);
+    return NULL;
+}
+
+/* Instances starting together on a new schema all create-or-find it. */
+static void test_concurrent_open(void)
+{
+    char url[1024];
+    pthread_t th[6];
+    opener o[6];
+    fresh_url(url, sizeof(url), NULL, NULL);
+    for (int i = 0; i < 6; i++) {
+        o[i] = (opener){.url = url};
+        pthread_create(&th[i], NULL, open_close, &o[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(o[i].rc == AD_OK, "concurrent open %d of a new schema: %s (%s)", i,
+              ad_code_name(o[i].rc), o[i].msg);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+
 static void test_early_close(void)
 {
     char url[1024];
@@ -637,6 +675,7 @@ int main(void)
 
     test_hostile();
     test_two_instances();
+    test_concurrent_open();
     test_early_close();
     test_open_errors();
     test_restart();
