@@ -23,6 +23,7 @@
 #include "store/blob.h"
 #include "store/jobs.h"
 #include "store/meta.h"
+#include "util/str.h"
 #include "util/log.h"
 
 static int make_dirs(const char *path)
@@ -179,8 +180,14 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
         ad_log(AD_LOG_ERROR, "msg=\"cannot start\" error=\"%s\"", err.msg);
         goto out;
     }
-    ad_log(AD_LOG_INFO, "msg=started meta=\"%s\" blobs=\"%s\" jobs=\"%s\" public_url=\"%s\"",
-           cfg->meta_url, cfg->blobs_url, cfg->jobs_url, cfg->public_url);
+    {
+        /* URLs may carry credentials (a PostgreSQL password, S3 keys) */
+        char meta_shown[1024], blobs_shown[1024], jobs_shown[1024];
+        ad_log(AD_LOG_INFO, "msg=started meta=\"%s\" blobs=\"%s\" jobs=\"%s\" public_url=\"%s\"",
+               ad_url_redact(cfg->meta_url, meta_shown, sizeof(meta_shown)),
+               ad_url_redact(cfg->blobs_url, blobs_shown, sizeof(blobs_shown)),
+               ad_url_redact(cfg->jobs_url, jobs_shown, sizeof(jobs_shown)), cfg->public_url);
+    }
     while (sigwait(sigs, &sig) != 0) {
     }
     ad_log(AD_LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -229,7 +236,9 @@ static int token_command(const ad_config *cfg, char **words, int nwords)
         return 2;
     }
     if (make_dirs(cfg->data_dir) != 0 || ad_meta_open(cfg->meta_url, &meta, &err)) {
-        fprintf(stderr, "assetd: cannot open the meta store %s: %s\n", cfg->meta_url,
+        char shown[1024];
+        fprintf(stderr, "assetd: cannot open the meta store %s: %s\n",
+                ad_url_redact(cfg->meta_url, shown, sizeof(shown)),
                 err.msg[0] ? err.msg : strerror(errno));
         return 1;
     }

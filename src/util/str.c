@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int hexval(char c)
 {
@@ -91,4 +92,61 @@ char *ad_strndup(const char *s, size_t n)
     memcpy(p, s, n);
     p[n] = '\0';
     return p;
+}
+
+/* Appends n bytes of s to out[*o..cap-1), always NUL-terminated. */
+static void put_cut(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    while (n-- && *o + 1 < cap) out[(*o)++] = *s++;
+    out[*o] = '\0';
+}
+
+static bool secret_name(const char *s, size_t n)
+{
+    static const char *const words[] = {"password", "secret", "token", "key"};
+    for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+        size_t k = strlen(words[w]);
+        for (size_t i = 0; i + k <= n; i++)
+            if (strncasecmp(s + i, words[w], k) == 0) return true;
+    }
+    return false;
+}
+
+const char *ad_url_redact(const char *url, char *out, size_t cap)
+{
+    const char *p = url, *scheme = strstr(url, "://"), *q;
+    size_t o = 0;
+    if (!cap) return out;
+    out[0] = '\0';
+    if (scheme) {
+        const char *auth = scheme + 3;
+        size_t alen = strcspn(auth, "/?#");
+        const char *at = memchr(auth, '@', alen), *colon;
+        while (at && memchr(at + 1, '@', alen - (size_t)(at + 1 - auth)))
+            at = memchr(at + 1, '@', alen - (size_t)(at + 1 - auth));
+        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            put_cut(out, cap, &o, url, (size_t)(colon + 1 - url));
+            put_cut(out, cap, &o, "***", 3);
+            p = at;
+        }
+    }
+    q = strchr(p, '?');
+    if (!q) {
+        put_cut(out, cap, &o, p, strlen(p));
+        return out;
+    }
+    put_cut(out, cap, &o, p, (size_t)(q + 1 - p));
+    for (p = q + 1; *p;) {
+        size_t len = strcspn(p, "&#"), name = strcspn(p, "=");
+        if (name < len && secret_name(p, name)) {
+            put_cut(out, cap, &o, p, name + 1);
+            put_cut(out, cap, &o, "***", 3);
+        } else {
+            put_cut(out, cap, &o, p, len);
+        }
+        p += len;
+        if (*p) put_cut(out, cap, &o, p++, 1);
+    }
+    return out;
 }

@@ -24,4 +24,10 @@ bool ad_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Duplicates n bytes of s into a new NUL-terminated string (NULL on OOM). */
 char *ad_strndup(const char *s, size_t n);
 
+/* Writes url to out (cut to cap bytes) with its secrets replaced by "***":
+ * the password of "scheme://user:password@host…" and the value of every
+ * query parameter whose name contains "password", "secret", "token" or
+ * "key" (any case). For logs and messages. Returns out. */
+const char *ad_url_redact(const char *url, char *out, size_t cap);
+
 #endif
