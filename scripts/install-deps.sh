@@ -7,10 +7,14 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libpcre2-dev libcurl4-openssl-dev zlib1g-dev
             libarchive-dev libssl-dev libmagic-dev # zip reading, SHA-256, MIME (ZIP upload)
-            libpq-dev) # the PostgreSQL meta store (libpq)
+            libpq-dev # the PostgreSQL meta store (libpq)
+            libmongoc-dev libbson-dev # the MongoDB meta store
+            libhiredis-dev) # the Redis job store
 # the four zip readers every ZIP download is checked with
 test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full libarchive-tools
            zip # zip (Info-ZIP) writes upload test archives
+           openssl # makes the CA and server certificate of the TLS tests
+           redis-server # the Redis job store's tests (scripts/servers/redis.sh; brings redis-tools)
            # the fuzz targets (tests/fuzz): clang with its sanitizer and libFuzzer
            # runtimes (libclang-rt-14-dev is only a Recommends of clang-14), and
            # llvm for llvm-symbolizer (readable stack traces)

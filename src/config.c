@@ -20,16 +20,21 @@ enum opt_id {
     O_BLOBS,
     O_JOBS,
     O_PUBLIC_URL,
+    O_TLS_CERT,
+    O_TLS_KEY,
     O_THREADS,
     O_MAX_BODY,
     O_CONN_TIMEOUT,
     O_MAX_CONN,
+    O_HEADER_TIMEOUT,
+    O_MAX_HEADER_BYTES,
     O_ACCESS_LOG,
     O_FETCH_EXTERNAL,
     O_LOG_LEVEL,
     O_SHUTDOWN_GRACE,
     O_WORKERS,
     O_UPLOAD_MAX,
+    O_MAX_UPLOADS,
     O_STATUS_TTL,
     O_ZIP_MAX_ENTRIES,
     O_ZIP_MAX_UNPACKED,
@@ -56,15 +61,24 @@ static const struct setting {
     {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs", "blob store: file:///dir"},
     {O_JOBS, "jobs", "URL", "ASSETD_JOBS", "local://DIR/jobs.db",
      "job store of ZIP uploads: local:///path.db (persisted), memory: (lost on restart)"},
-    {O_PUBLIC_URL, "public-url", "URL", "ASSETD_PUBLIC_URL", "http://FIRST-LISTEN-ADDRESS",
+    {O_PUBLIC_URL, "public-url", "URL", "ASSETD_PUBLIC_URL", "http(s)://FIRST-LISTEN-ADDRESS",
      "base URL clients reach this server at (used in file URLs)"},
+    {O_TLS_CERT, "tls-cert", "FILE", "ASSETD_TLS_CERT", "none (plain HTTP)",
+     "serve HTTPS with this PEM certificate (chain); needs --tls-key"},
+    {O_TLS_KEY, "tls-key", "FILE", "ASSETD_TLS_KEY", "none",
+     "the unencrypted PEM private key of --tls-cert"},
     {O_THREADS, "threads", "N", "ASSETD_THREADS", "number of CPUs", "worker threads per listener"},
     {O_MAX_BODY, "max-body", "BYTES", "ASSETD_MAX_BODY", "1048576",
      "largest JSON request body (asset documents, filters)"},
     {O_CONN_TIMEOUT, "conn-timeout", "SECONDS", "ASSETD_CONN_TIMEOUT", "60",
      "close connections idle this long"},
     {O_MAX_CONN, "max-connections", "N", "ASSETD_MAX_CONNECTIONS", "1024",
-     "concurrent connections per listener"},
+     "open connections per listener; requests past it get 503"},
+    {O_HEADER_TIMEOUT, "header-timeout", "SECONDS", "ASSETD_HEADER_TIMEOUT", "10",
+     "close connections whose request headers are not complete this long after the connection "
+     "or the previous response (slow clients, idle keep-alive)"},
+    {O_MAX_HEADER_BYTES, "max-header-bytes", "BYTES", "ASSETD_MAX_HEADER_BYTES", "16384",
+     "largest request line plus headers; larger get 413"},
     {O_ACCESS_LOG, "access-log", "on|off", "ASSETD_ACCESS_LOG", "on", "one log line per request"},
     {O_FETCH_EXTERNAL, "fetch-external", "on|off", "ASSETD_FETCH_EXTERNAL", "off",
      "ZIP downloads fetch files whose URL is outside the store over http(s)"},
@@ -74,6 +88,8 @@ static const struct setting {
     {O_WORKERS, "workers", "N", "ASSETD_WORKERS", "2", "ZIP upload worker threads"},
     {O_UPLOAD_MAX, "upload-max", "BYTES", "ASSETD_UPLOAD_MAX", "10737418240",
      "largest POST /zip/upload body (10 GiB)"},
+    {O_MAX_UPLOADS, "max-concurrent-uploads", "N", "ASSETD_MAX_CONCURRENT_UPLOADS", "4",
+     "POST /zip/upload bodies received at once; one more gets 429"},
     {O_STATUS_TTL, "status-ttl", "SECONDS", "ASSETD_STATUS_TTL", "604800",
      "how long a finished upload's status stays readable (7 days)"},
     {O_ZIP_MAX_ENTRIES, "zip-max-entries", "N", "ASSETD_ZIP_MAX_ENTRIES", "100000",
@@ -172,6 +188,10 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
                            "--public-url: must start with http:// or "
                            "https://");
         return set_str(&c->public_url, v, err);
+    case O_TLS_CERT:
+    case O_TLS_KEY:
+        if (!*v) return ad_fail(err, AD_E_BAD_REQUEST, "--%s: needs a file name", s->flag);
+        return set_str(s->id == O_TLS_CERT ? &c->tls_cert : &c->tls_key, v, err);
     case O_THREADS:
         rc = set_uint(s, v, 1, 256, &n, err);
         c->threads = (unsigned)n;
@@ -187,6 +207,14 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
     case O_MAX_CONN:
         rc = set_uint(s, v, 1, 1000000, &n, err);
         c->max_connections = (unsigned)n;
+        return rc;
+    case O_HEADER_TIMEOUT:
+        rc = set_uint(s, v, 1, 3600, &n, err);
+        c->header_timeout = (unsigned)n;
+        return rc;
+    case O_MAX_HEADER_BYTES:
+        rc = set_uint(s, v, 1024, 1 << 20, &n, err);
+        c->max_header_bytes = (size_t)n;
         return rc;
     case O_ACCESS_LOG:
         if (strcmp(v, "on") && strcmp(v, "off"))
@@ -213,6 +241,10 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
         return rc;
     case O_UPLOAD_MAX:
         return set_uint(s, v, 1024, UINT64_MAX / 2, &c->upload_max, err);
+    case O_MAX_UPLOADS:
+        rc = set_uint(s, v, 1, 100000, &n, err);
+        c->max_uploads = (unsigned)n;
+        return rc;
     case O_STATUS_TTL:
         return set_uint(s, v, 1, (uint64_t)10 * 365 * 86400, &c->status_ttl, err);
     case O_ZIP_MAX_ENTRIES:
@@ -260,7 +292,7 @@ static ad_code derive_defaults(ad_config *c, ad_error *err)
         rc = set_str(&c->jobs_url, buf, err);
     }
     if (!rc && !c->public_url) {
-        snprintf(buf, sizeof(buf), "http://%s", c->listen[0]);
+        snprintf(buf, sizeof(buf), "%s://%s", c->tls_cert ? "https" : "http", c->listen[0]);
         rc = set_str(&c->public_url, buf, err);
     }
     if (!rc && !c->log_level) rc = set_str(&c->log_level, "info", err);
@@ -281,6 +313,9 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
     c->max_body = 1 << 20;
     c->conn_timeout = 60;
     c->max_connections = 1024;
+    c->header_timeout = 10;
+    c->max_header_bytes = 16384;
+    c->max_uploads = 4;
     c->access_log = true;
     c->shutdown_grace = 10;
     c->workers = 2;
@@ -323,6 +358,11 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
     if (optind < argc)
         return ad_fail(err, AD_E_BAD_REQUEST, "unexpected argument \"%s\" (see --help)",
                        argv[optind]);
+    if (!c->tls_cert != !c->tls_key && !c->help && !c->version)
+        return ad_fail(err, AD_E_BAD_REQUEST,
+                       "--%s is missing: --tls-cert and --tls-key go together (both for HTTPS, "
+                       "neither for plain HTTP)",
+                       c->tls_cert ? "tls-key" : "tls-cert");
     return derive_defaults(c, err);
 }
 
@@ -335,5 +375,7 @@ void ad_config_free(ad_config *c)
     free(c->blobs_url);
     free(c->jobs_url);
     free(c->public_url);
+    free(c->tls_cert);
+    free(c->tls_key);
     free(c->log_level);
 }

@@ -25,16 +25,20 @@ typedef struct ad_config {
     char *public_url;
     unsigned threads;
     size_t max_body;
+    char *tls_cert, *tls_key; /* PEM files; both or neither */
     unsigned conn_timeout;
     unsigned max_connections;
+    unsigned header_timeout; /* seconds for a request's headers */
+    size_t max_header_bytes; /* request line + header fields */
     bool access_log;
     bool fetch_external; /* ZIP downloads may GET files outside the store */
     char *log_level;
     unsigned shutdown_grace; /* seconds */
     /* ZIP uploads */
-    unsigned workers;              /* ingest worker threads */
-    uint64_t upload_max; /* bytes of an upload body */
-    uint64_t status_ttl; /* seconds a finished upload's status stays */
+    unsigned workers;     /* ingest worker threads */
+    uint64_t upload_max;  /* bytes of an upload body */
+    unsigned max_uploads; /* upload bodies received at once */
+    uint64_t status_ttl;  /* seconds a finished upload's status stays */
     uint64_t zip_max_entries;
     uint64_t zip_max_unpacked; /* bytes, all entries of an archive */
     uint64_t zip_max_ratio;    /* uncompressed bytes per archive byte */

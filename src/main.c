@@ -23,8 +23,8 @@
 #include "store/blob.h"
 #include "store/jobs.h"
 #include "store/meta.h"
-#include "util/str.h"
 #include "util/log.h"
+#include "util/str.h"
 
 static int make_dirs(const char *path)
 {
@@ -107,7 +107,7 @@ static bool check_exposure(const ad_config *cfg, ad_app *app)
 }
 
 /* Opens the job store and the spool directory, and starts the ingest
- * workers (which first recover jobs an earlier process left behind). */
+ * workers (which take over jobs whose worker died, here or elsewhere). */
 static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size_t cap,
                             ad_ingest **out, ad_error *err)
 {
@@ -117,6 +117,7 @@ static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size
         return ad_fail(err, AD_E_BACKEND, "cannot create the spool directory %s", spool);
     rc = ad_jobs_open(cfg->jobs_url, &app->jobs, err);
     if (rc) return rc;
+    app->jobs->ttl = (int64_t)cfg->status_ttl; /* Redis lets finished jobs expire by themselves */
     app->spool_dir = spool;
     app->upload_max = cfg->upload_max;
     o.jobs = app->jobs, o.blobs = app->blobs, o.reg = app->reg;
@@ -171,6 +172,11 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     opts.upload_max_body = cfg->upload_max;
     opts.conn_timeout_s = cfg->conn_timeout;
     opts.conn_limit = cfg->max_connections;
+    opts.header_timeout_s = cfg->header_timeout;
+    opts.max_header_bytes = cfg->max_header_bytes;
+    opts.max_uploads = cfg->max_uploads;
+    opts.tls_cert_file = cfg->tls_cert;
+    opts.tls_key_file = cfg->tls_key;
     opts.access_log = cfg->access_log;
     opts.routes = ad_routes;
     opts.nroutes = ad_nroutes;
@@ -181,12 +187,12 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
         goto out;
     }
     {
-        /* URLs may carry credentials (a PostgreSQL password, S3 keys) */
-        char meta_shown[1024], blobs_shown[1024], jobs_shown[1024];
+        char meta_s[512], blobs_s[512], jobs_s[512];
+        ad_url_redact(cfg->meta_url, meta_s, sizeof(meta_s));
+        ad_url_redact(cfg->blobs_url, blobs_s, sizeof(blobs_s));
+        ad_url_redact(cfg->jobs_url, jobs_s, sizeof(jobs_s));
         ad_log(AD_LOG_INFO, "msg=started meta=\"%s\" blobs=\"%s\" jobs=\"%s\" public_url=\"%s\"",
-               ad_url_redact(cfg->meta_url, meta_shown, sizeof(meta_shown)),
-               ad_url_redact(cfg->blobs_url, blobs_shown, sizeof(blobs_shown)),
-               ad_url_redact(cfg->jobs_url, jobs_shown, sizeof(jobs_shown)), cfg->public_url);
+               meta_s, blobs_s, jobs_s, cfg->public_url);
     }
     while (sigwait(sigs, &sig) != 0) {
     }
@@ -236,9 +242,9 @@ static int token_command(const ad_config *cfg, char **words, int nwords)
         return 2;
     }
     if (make_dirs(cfg->data_dir) != 0 || ad_meta_open(cfg->meta_url, &meta, &err)) {
-        char shown[1024];
-        fprintf(stderr, "assetd: cannot open the meta store %s: %s\n",
-                ad_url_redact(cfg->meta_url, shown, sizeof(shown)),
+        char shown[512];
+        ad_url_redact(cfg->meta_url, shown, sizeof(shown));
+        fprintf(stderr, "assetd: cannot open the meta store %s: %s\n", shown,
                 err.msg[0] ? err.msg : strerror(errno));
         return 1;
     }

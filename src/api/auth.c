@@ -13,6 +13,7 @@
  * created here closes it at once.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,55 +25,65 @@
 
 #define AUTH_ANY_TTL_MS 1000
 
+/* Read lock-free by every unauthenticated request; refreshed (at most once
+ * a second) and reset under mu, so a refresh that asked the store before a
+ * token was created here cannot store its stale answer after the reset. */
 typedef struct api_auth_cache {
     pthread_mutex_t mu;
-    bool known, any;
-    struct timespec at;
+    atomic_llong checked_ms; /* monotonic ms of the last look; 0 = never */
+    atomic_bool any;
 } api_auth_cache;
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000 + 1; /* never 0 */
+}
 
 ad_code api_auth_init(ad_app *app, ad_error *err)
 {
     app->auth_cache = calloc(1, sizeof(*app->auth_cache));
     if (!app->auth_cache) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    atomic_init(&app->auth_cache->checked_ms, 0);
+    atomic_init(&app->auth_cache->any, false);
     pthread_mutex_init(&app->auth_cache->mu, NULL);
     return AD_OK;
 }
 
 void api_auth_free(ad_app *app)
 {
-    if (!app->auth_cache) return;
-    pthread_mutex_destroy(&app->auth_cache->mu);
+    if (app->auth_cache) pthread_mutex_destroy(&app->auth_cache->mu);
     free(app->auth_cache);
     app->auth_cache = NULL;
-}
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 static void cache_forget(ad_app *app)
 {
     pthread_mutex_lock(&app->auth_cache->mu);
-    app->auth_cache->known = false;
+    atomic_store(&app->auth_cache->checked_ms, 0);
     pthread_mutex_unlock(&app->auth_cache->mu);
 }
 
 static ad_code any_token(ad_app *app, bool *any, ad_error *err)
 {
     api_auth_cache *c = app->auth_cache;
-    ad_code rc = AD_OK;
+    long long checked = atomic_load(&c->checked_ms), now = now_ms();
+    ad_code rc;
+    if (checked && now - checked < AUTH_ANY_TTL_MS) {
+        *any = atomic_load(&c->any);
+        return AD_OK;
+    }
     pthread_mutex_lock(&c->mu);
-    if (c->known && ms_since(&c->at) < AUTH_ANY_TTL_MS) {
-        *any = c->any;
+    checked = atomic_load(&c->checked_ms);
+    if (checked && now - checked < AUTH_ANY_TTL_MS) { /* another thread refreshed it */
+        *any = atomic_load(&c->any);
+        rc = AD_OK;
     } else {
         rc = ad_token_any(app->meta, any, err);
         if (!rc) {
-            c->known = true;
-            c->any = *any;
-            clock_gettime(CLOCK_MONOTONIC, &c->at);
+            atomic_store(&c->any, *any);
+            atomic_store(&c->checked_ms, now);
         }
     }
     pthread_mutex_unlock(&c->mu);

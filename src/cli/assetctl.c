@@ -34,6 +34,7 @@ enum opt_id {
     OPT_OUTPUT,
     OPT_TIMEOUT,
     OPT_VERBOSE,
+    OPT_CACERT,
     OPT_HELP,
     OPT_VERSION,
     /* command options: each command lists those it takes */
@@ -76,6 +77,9 @@ static const struct option_def option_defs[] = {
      "give up on a request after SECONDS (default 30, 0: never)"},
     {OPT_VERBOSE, "verbose", 'v', NULL,
      "print the request line and the response's status line and headers to stderr"},
+    {OPT_CACERT, "cacert", 0, "FILE",
+     "trust the CA certificates in FILE (PEM) for an https:// server instead of the system's "
+     "(default: $ASSETCTL_CACERT)"},
     {OPT_HELP, "help", 'h', NULL, "print this help and exit"},
     {OPT_VERSION, "version", 0, NULL, "print the version and exit"},
     {OPT_FILE, "file", 'f', "FILE", "create, update, search: the JSON body ('-': stdin)"},
@@ -329,6 +333,24 @@ static int check_server_url(const char *url)
     return RC_OK;
 }
 
+/* Resolves --cacert / $ASSETCTL_CACERT and checks that the file can be
+ * read, so a typo is named rather than reported as a TLS failure. */
+static int check_cacert(struct cli *c)
+{
+    const char *env = getenv("ASSETCTL_CACERT");
+    c->cl.cacert = c->val[OPT_CACERT] ? c->val[OPT_CACERT] : env && *env ? env : NULL;
+    if (!c->cl.cacert) return RC_OK;
+    if (!*c->cl.cacert) return usage_error("--cacert: the value must not be empty");
+    FILE *f = fopen(c->cl.cacert, "rb");
+    if (!f) {
+        fprintf(stderr, "assetctl: cannot read the CA file %s: %s\n", c->cl.cacert,
+                strerror(errno));
+        return RC_FAIL;
+    }
+    fclose(f);
+    return RC_OK;
+}
+
 /* Checks and resolves the global options. */
 static int check_globals(struct cli *c)
 {
@@ -343,6 +365,7 @@ static int check_globals(struct cli *c)
     const char *tok = c->val[OPT_TOKEN] ? c->val[OPT_TOKEN] : getenv("ASSETCTL_TOKEN");
     c->cl.token = tok && *tok ? tok : NULL;
     int rc = check_server_url(c->cl.server);
+    if (!rc) rc = check_cacert(c);
     return rc ? rc : check_timeout(c);
 }
 

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #ifndef ASSETCTL_VERSION
@@ -64,6 +65,7 @@ struct client {
     long timeout_ms;    /* 0: no timeout */
     bool verbose;       /* request line, status line and headers to stderr */
     const char *token;  /* bearer token (--token, $ASSETCTL_TOKEN), or NULL */
+    const char *cacert; /* PEM CA certificates for https (NULL: the system's) */
 };
 
 /* Sets what every request to assetd shares (the bearer token). */
@@ -82,6 +84,12 @@ struct request {
  * returns RC_FAIL (the server answered with an error, or nonsense) or
  * RC_UNREACHABLE (no answer). */
 int http_exchange(const struct client *cl, const struct request *rq, json_t **data);
+/* Applies cl's TLS settings (the --cacert file) to a handle. */
+void client_setup_tls(CURL *h, const struct client *cl);
+/* Prints why a transfer got no answer ("cannot reach SERVER: REASON", with
+ * a hint when the server's certificate did not verify) and returns
+ * RC_UNREACHABLE. */
+int report_unreachable(const struct client *cl, CURLcode res, const char *errbuf);
 
 /* -------------------------------------------------------- transfer.c */
 

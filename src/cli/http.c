@@ -92,6 +92,22 @@ static void setup_handle(CURL *h, const struct client *cl, const struct request 
     }
     if (strcmp(rq->method, "GET") && strcmp(rq->method, "POST"))
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+    client_setup_tls(h, cl);
+}
+
+void client_setup_tls(CURL *h, const struct client *cl)
+{
+    if (cl->cacert) curl_easy_setopt(h, CURLOPT_CAINFO, cl->cacert);
+}
+
+int report_unreachable(const struct client *cl, CURLcode res, const char *errbuf)
+{
+    fprintf(stderr, "assetctl: cannot reach %s: %s\n", cl->server,
+            errbuf[0] ? errbuf : curl_easy_strerror(res));
+    if (res == CURLE_PEER_FAILED_VERIFICATION && !cl->cacert)
+        fprintf(stderr, "assetctl: if the server's certificate comes from a private CA, give that "
+                        "CA's certificate with --cacert FILE (or $ASSETCTL_CACERT)\n");
+    return RC_UNREACHABLE;
 }
 
 /* Sends rq and fills rs. RC_UNREACHABLE when no answer came. */
@@ -120,9 +136,7 @@ static int http_send(const struct client *cl, const struct request *rq, struct r
         return RC_FAIL;
     }
     if (res == CURLE_WRITE_ERROR) return oom();
-    fprintf(stderr, "assetctl: cannot reach %s: %s\n", cl->server,
-            errbuf[0] ? errbuf : curl_easy_strerror(res));
-    return RC_UNREACHABLE;
+    return report_unreachable(cl, res, errbuf);
 }
 
 /* Prints the server's error envelope: "assetctl: E (C, HTTP status)". */

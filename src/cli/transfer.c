@@ -117,6 +117,7 @@ static void common_setup(CURL *h, const struct client *cl, const char *url, char
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
+    client_setup_tls(h, cl);
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *cls)
@@ -143,9 +144,7 @@ static void report(const char *what, long status, const struct buf *body)
 
 static int unreachable(const struct client *cl, CURLcode res, const char *errbuf)
 {
-    fprintf(stderr, "assetctl: cannot reach %s: %s\n", cl->server,
-            errbuf[0] ? errbuf : curl_easy_strerror(res));
-    return RC_UNREACHABLE;
+    return report_unreachable(cl, res, errbuf);
 }
 
 /* GETs url and parses the JSON answer (200 only) into *out. */

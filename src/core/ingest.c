@@ -50,7 +50,6 @@
 #define PROGRESS_MS    250                  /* or milliseconds */
 #define MIME_SNIFF     ((size_t)64 << 10)   /* bytes libmagic looks at */
 #define EXPIRE_EVERY   60                   /* seconds between expiry sweeps */
-#define RECOVER_BATCH  256
 
 struct ad_ingest {
     ad_ingest_opts o;
@@ -692,50 +691,51 @@ ad_job_state ad_ingest_run(const ad_ingest_opts *o, ad_job *job)
 
 /* --- recovery, expiry, workers --- */
 
-/* A job found processing at start: the process that ran it died. */
-static void recover_job(const ad_ingest_opts *o, const char *id)
+/* A claimed job whose previous attempt's lease expired: the worker that
+ * ran it died (a crash or kill -9 of this or another instance). Cleans up
+ * what that attempt left. Returns true when the job is settled here
+ * (success: the crash came after the asset was registered; failed: the
+ * archive is gone), false when it is clean and should run again. */
+static bool take_over(const ad_ingest_opts *o, ad_job *job)
 {
-    ad_job job;
     ad_doc doc = {0};
     ad_error err = {0};
-    bool registered;
-    if (o->jobs->ops->get(o->jobs, id, &job, &err)) return;
-    /* the crash may have come after the asset was registered */
-    registered = job.asset_id && ad_registry_get(o->reg, job.asset_id, &doc, &err) == AD_OK &&
-                 strstr(doc.json, job.id);
+    const char *outcome = "run again";
+    ad_code found =
+        job->asset_id ? ad_registry_get(o->reg, job->asset_id, &doc, &err) : AD_E_NOT_FOUND;
+    bool registered = found == AD_OK && strstr(doc.json, job->id), settled = true;
     ad_doc_free(&doc);
-    if (registered) {
-        o->jobs->ops->clear_keys(o->jobs, id, &err);
-        o->jobs->ops->finish(o->jobs, id, AD_JOB_SUCCESS, NULL, &err);
-    } else {
-        remove_objects(o, id);
-        job.bytes_done = job.files_done = 0;
-        o->jobs->ops->progress(o->jobs, &job, &err);
-        if (job.source && access(job.source, R_OK) == 0)
-            o->jobs->ops->finish(o->jobs, id, AD_JOB_QUEUED, NULL, &err);
-        else
-            o->jobs->ops->finish(o->jobs, id, AD_JOB_FAILED,
-                                 "interrupted by a restart, and the uploaded archive is gone",
-                                 &err);
+    if (found != AD_OK && found != AD_E_NOT_FOUND) {
+        /* cannot tell: touch nothing; the lease runs out and a worker tries again */
+        char e[AD_ERROR_MSG_MAX];
+        ad_log(AD_LOG_WARN,
+               "msg=\"cannot recover an interrupted upload yet\" upload=%s error=\"%s\"", job->id,
+               log_safe(e, sizeof(e), err.msg));
+        return true;
     }
-    if (registered && job.source) unlink(job.source);
-    ad_log(AD_LOG_INFO, "msg=\"recovered an interrupted upload\" upload=%s outcome=%s", id,
-           registered ? "success" : "requeued or failed");
-    ad_job_clear(&job);
-}
-
-static ad_code recover(const ad_ingest_opts *o, ad_error *err)
-{
-    char(*ids)[AD_JOB_ID_MAX] = malloc(RECOVER_BATCH * sizeof(*ids));
-    size_t n = 0, i;
-    ad_code rc = AD_OK;
-    if (!ids) return ad_fail(err, AD_E_NOMEM, "out of memory");
-    do {
-        rc = o->jobs->ops->list(o->jobs, AD_JOB_PROCESSING, ids, RECOVER_BATCH, &n, err);
-        for (i = 0; !rc && i < n; i++) recover_job(o, ids[i]);
-    } while (!rc && n == RECOVER_BATCH);
-    free(ids);
-    return rc;
+    if (registered) {
+        o->jobs->ops->clear_keys(o->jobs, job->id, &err);
+        o->jobs->ops->finish(o->jobs, job->id, AD_JOB_SUCCESS, NULL, &err);
+        if (job->source) unlink(job->source);
+        outcome = "success";
+    } else {
+        remove_objects(o, job->id);
+        job->bytes_done = job->files_done = 0;
+        o->jobs->ops->progress(o->jobs, job, &err);
+        if (job->source && access(job->source, R_OK) == 0) {
+            settled = false;
+        } else {
+            o->jobs->ops->finish(o->jobs, job->id, AD_JOB_FAILED,
+                                 "interrupted (the process running it stopped), and the uploaded "
+                                 "archive is gone",
+                                 &err);
+            outcome = "failed";
+        }
+    }
+    ad_log(AD_LOG_INFO,
+           "msg=\"recovered an interrupted upload\" upload=%s attempt=%u outcome=\"%s\"", job->id,
+           job->attempt, outcome);
+    return settled;
 }
 
 static void expire(const ad_ingest_opts *o)
@@ -775,7 +775,7 @@ static void *worker_main(void *p)
             sleep(1);
             continue;
         }
-        run_job(&g->o, &g->stop, m, &job);
+        if (!job.recovered || !take_over(&g->o, &job)) run_job(&g->o, &g->stop, m, &job);
         ad_job_clear(&job);
     }
     if (m) magic_close(m);
@@ -792,10 +792,9 @@ ad_code ad_ingest_start(const ad_ingest_opts *o, ad_ingest **out, ad_error *err)
     if (!g) return ad_fail(err, AD_E_NOMEM, "out of memory");
     g->o = *o;
     atomic_init(&g->stop, false);
-    rc = recover(&g->o, err);
-    if (!rc) expire(&g->o);
-    g->threads = rc ? NULL : calloc(o->workers ? o->workers : 1, sizeof(*g->threads));
-    if (!rc && !g->threads) rc = ad_fail(err, AD_E_NOMEM, "out of memory");
+    expire(&g->o);
+    g->threads = calloc(o->workers ? o->workers : 1, sizeof(*g->threads));
+    rc = g->threads ? AD_OK : ad_fail(err, AD_E_NOMEM, "out of memory");
     for (i = 0; !rc && i < (o->workers ? o->workers : 1); i++) {
         worker_arg *wa = malloc(sizeof(*wa));
         if (!wa) rc = ad_fail(err, AD_E_NOMEM, "out of memory");

@@ -33,9 +33,11 @@ typedef struct ad_ingest_opts {
 
 typedef struct ad_ingest ad_ingest;
 
-/* Recovers jobs an earlier process left processing (their stored objects
- * removed; requeued when the spool file is still there, else failed),
- * expires old jobs, then starts o->workers threads. o is copied. */
+/* Expires old jobs, then starts o->workers threads. o is copied. A worker
+ * that claims a job whose previous worker died (its lease expired: a crash
+ * of this or another process sharing the job store) first cleans up after
+ * it: success if the asset got registered, else its stored objects are
+ * removed and the job runs again (failed if the spool file is gone). */
 ad_code ad_ingest_start(const ad_ingest_opts *o, ad_ingest **out, ad_error *err);
 /* Stops the workers: a job in progress is abandoned cleanly (its objects
  * removed) and put back in the queue, so the next start resumes it. */

@@ -9,6 +9,15 @@
  * early makes libmicrohttpd close keep-alive connections (see DESIGN.md),
  * except for a declared body over the limit, which we refuse before reading.
  *
+ * Limits (see server.h and docs/backends/hardening.md): a declared body
+ * over the route's limit is 413, headers over max_header_bytes are 413, a
+ * connection accepted past the soft connection limit gets 503 and is
+ * closed (guard.c), an upload past max_uploads gets 429 before its body is
+ * spooled; these are answered at once when nothing is lost by it (see
+ * refuse_early). The header deadline against slow clients is guard.c's.
+ * With TLS, libmicrohttpd does the TLS through GnuTLS; tls.c checks the
+ * certificate and key first so a wrong file is a clear start-up error.
+ *
  * Paths are routed undecoded (the unescape callback is the identity) so
  * that an encoded "%2F" inside a segment cannot change the route; the
  * router decodes the captured segments and http_req_query decodes query
@@ -25,9 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "http/guard.h"
+#include "http/tls.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -35,13 +47,19 @@
 #define HTTP_MAX_LISTENERS    16
 #define HTTP_MAX_RESP_HEADERS 8
 #define HTTP_STREAM_BLOCK     (64 * 1024)
+/* TLS 1.2 and 1.3 only, GnuTLS's default suites otherwise */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct http_server {
     struct MHD_Daemon *daemons[HTTP_MAX_LISTENERS];
     unsigned ports[HTTP_MAX_LISTENERS];
     size_t ndaemons;
     http_server_opts opts;
-    atomic_int active; /* requests between first call and completion */
+    atomic_int active;   /* requests between first call and completion */
+    atomic_uint uploads; /* requests holding an upload slot */
+    http_guard *guard;   /* connection limit and header deadline */
+    bool tls;
+    http_tls_pem tls_pem; /* kept until the daemons stop */
 };
 
 struct http_req {
@@ -69,7 +87,8 @@ struct http_req {
     unsigned long long received; /* body bytes so far */
     char user[65];               /* http_req_set_user */
     unsigned level;
-    char audit[256]; /* http_req_audit_detail */
+    char audit[256];  /* http_req_audit_detail */
+    bool upload_slot; /* counted in srv->uploads */
 };
 
 typedef struct stream_ctx {
@@ -327,16 +346,51 @@ static bool is_json_type(const char *ct)
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+static void add_retry_after(http_req *r)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", HTTP_RETRY_AFTER_S);
+    http_req_add_header(r, "Retry-After", v);
+}
+
+/* Tells the guard that the headers are in (their deadline is met); 503 if
+ * the connection was accepted past the connection limit. */
+static void check_connection(http_req *r)
+{
+    if (!http_guard_request_begin(r->conn)) return;
+    add_retry_after(r);
+    http_req_add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    ad_fail(&r->early, AD_E_UNAVAILABLE,
+            "the server is at its limit of %u open connections; retry later",
+            r->srv->opts.conn_limit);
+}
+
+/* 413 for a request line and headers over max_header_bytes. */
+static void check_header_size(http_req *r)
+{
+    size_t max = r->srv->opts.max_header_bytes;
+    const union MHD_ConnectionInfo *hs =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (max && hs && hs->header_size > max)
+        ad_fail(&r->early, AD_E_TOO_LARGE,
+                "request line and headers of %zu bytes are over the limit of %zu", hs->header_size,
+                max);
+}
+
 /* What the request line and headers alone can tell; sets r->early. */
 static void precheck(http_req *r)
 {
     const http_server_opts *o = &r->srv->opts;
     const char *cl;
     uint64_t declared;
+    check_connection(r);
+    if (r->early.code) return;
     if (strlen(r->path) > HTTP_MAX_PATH) {
         ad_fail(&r->early, AD_E_URI_TOO_LONG, "request path longer than %d bytes", HTTP_MAX_PATH);
         return;
     }
+    check_header_size(r);
+    if (r->early.code) return;
     if (http_route_match(o->routes, o->nroutes, r->method, r->path, &r->match, &r->early)) return;
     /* who may call it comes first: a 401 or 403 beats any other answer */
     if (o->authorize && o->authorize(r, r->match.route->need, &r->early)) return;
@@ -386,8 +440,34 @@ static void take_body(http_req *r, const char *data, size_t n)
 static bool refuse_early(http_req *r)
 {
     const char *expect = http_req_header(r, "Expect");
-    if (!(r->match.route->flags & HTTP_ROUTE_UPLOAD)) return true;
+    if (!r->match.route || !(r->match.route->flags & HTTP_ROUTE_UPLOAD)) return true;
     return expect && strcasecmp(expect, "100-continue") == 0;
+}
+
+/* Whether r->early is a limit answered before the body (see refuse_early):
+ * a body over its limit, too many uploads, too many connections. */
+static bool refuse_now(http_req *r)
+{
+    ad_code c = r->early.code;
+    if (c == AD_E_UNAUTHORIZED || c == AD_E_FORBIDDEN) return true;
+    return (c == AD_E_TOO_LARGE || c == AD_E_TOO_MANY || c == AD_E_UNAVAILABLE) && refuse_early(r);
+}
+
+/* Takes one of the max_uploads slots for a request on an upload route, or
+ * sets r->early to 429. The slot is freed when the request ends. */
+static void take_upload_slot(http_req *r)
+{
+    http_server *s = r->srv;
+    if (!(r->match.route->flags & HTTP_ROUTE_UPLOAD) || !s->opts.max_uploads) return;
+    if (atomic_fetch_add(&s->uploads, 1) >= s->opts.max_uploads) {
+        atomic_fetch_sub(&s->uploads, 1);
+        add_retry_after(r);
+        ad_fail(&r->early, AD_E_TOO_MANY,
+                "%u uploads are in progress, the most this server takes at once; retry later",
+                s->opts.max_uploads);
+        return;
+    }
+    r->upload_slot = true;
 }
 
 static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char *url,
@@ -414,6 +494,7 @@ static void req_free(http_req *r)
     for (i = 0; i < r->nscratch; i++) free(r->scratch[i]);
     free(r->scratch);
     if (r->free_ctx) r->free_ctx(r->ctx);
+    if (r->upload_slot) atomic_fetch_sub(&r->srv->uploads, 1);
     free(r);
 }
 
@@ -430,8 +511,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         atomic_fetch_add(&s->active, 1);
         precheck(r);
-        if ((r->early.code == AD_E_TOO_LARGE && refuse_early(r)) ||
-            r->early.code == AD_E_UNAUTHORIZED || r->early.code == AD_E_FORBIDDEN) {
+        /* after precheck's authorization: a caller who may not upload
+         * cannot take an upload slot */
+        if (!r->early.code) take_upload_slot(r);
+        if (refuse_now(r)) {
             /* refuse before reading a body we would throw away (a caller
              * who may not send it does not get to make us read it) */
             http_reply_error(r, r->early.code, r->early.msg);
@@ -458,7 +541,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     http_server *s = cls;
     http_req *r = *con_cls;
-    (void)conn;
+    http_guard_request_end(conn); /* the next request's headers are due */
     if (!r) return;
     if (s->opts.access_log) {
         int status = r->responded ? r->status : 0;
@@ -481,15 +564,26 @@ static size_t identity_unescape(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
+/* libmicrohttpd messages that only say a client went away (or was cut off
+ * by the header deadline): debug, not warnings, or a slow-client attack
+ * would flood the log with one warning per connection. */
+static const char *const peer_gone[] = {
+    "Connection socket is closed when reading request",
+    "Socket has been disconnected when reading request",
+};
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
-    size_t n;
+    size_t n, i;
+    ad_log_level level = AD_LOG_WARN;
     (void)cls;
     vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '"')) msg[--n] = '\0';
-    ad_log(AD_LOG_WARN, "msg=\"httpd: %s\"", msg);
+    for (i = 0; i < sizeof(peer_gone) / sizeof(peer_gone[0]); i++)
+        if (strncmp(msg, peer_gone[i], strlen(peer_gone[i])) == 0) level = AD_LOG_DEBUG;
+    ad_log(level, "msg=\"httpd: %s\"", msg);
 }
 
 /* Parses "host:port" or "[v6]:port" into a socket address. */
@@ -536,36 +630,106 @@ bad:
                    "listen address \"%s\": expected IPV4:PORT or [IPV6]:PORT", spec);
 }
 
+/* The per-connection memory of libmicrohttpd (request line, headers, the
+ * read buffer): room for max_header_bytes, so that headers a little over
+ * the limit get our 413 rather than the library's 431, twice over, and
+ * room for the buffers. */
+static size_t conn_memory(const http_server_opts *o)
+{
+    return o->max_header_bytes ? o->max_header_bytes * 2 + 16 * 1024 : 0;
+}
+
+/* The options that only some listeners take, as an MHD_OPTION_ARRAY. */
+static void extra_options(http_server *s, struct MHD_OptionItem *opt)
+{
+    size_t n = 0;
+    size_t mem = conn_memory(&s->opts);
+    if (mem)
+        opt[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)mem, NULL};
+    if (s->tls) {
+        opt[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_pem.cert};
+        opt[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_pem.key};
+        opt[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES};
+    }
+    opt[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+}
+
 static ad_code start_one(http_server *s, const char *spec, ad_error *err)
 {
     struct sockaddr_storage ss;
+    struct MHD_OptionItem extra[8];
     bool v6 = false;
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
     struct MHD_Daemon *d;
+    http_guard_listener *gl;
     ad_code rc = parse_listen(spec, &ss, &v6, err);
     if (rc) return rc;
     if (v6) flags |= MHD_USE_IPv6;
+    if (s->tls) flags |= MHD_USE_TLS;
+    gl = http_guard_add_listener(s->guard, s->opts.conn_limit);
+    if (!gl) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    extra_options(s, extra);
     d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(s->opts.threads ? s->opts.threads : 1), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, s->opts.conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        s->opts.conn_limit, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, gl,
+        MHD_OPTION_UNESCAPE_CALLBACK, identity_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        s->opts.conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        s->opts.conn_limit + HTTP_CONN_RESERVE(s->opts.conn_limit), MHD_OPTION_ARRAY, extra,
+        MHD_OPTION_END);
+    if (!d && s->tls)
+        return ad_fail(err, AD_E_UNAVAILABLE,
+                       "cannot listen on %s over TLS (address in use, or the certificate or key "
+                       "was refused: see the log above)",
+                       spec);
     if (!d) return ad_fail(err, AD_E_UNAVAILABLE, "cannot listen on %s (in use?)", spec);
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     s->ports[s->ndaemons] = info ? info->port : 0;
     s->daemons[s->ndaemons++] = d;
-    ad_log(AD_LOG_INFO, "msg=listening addr=\"%s\" port=%u", spec, s->ports[s->ndaemons - 1]);
+    ad_log(AD_LOG_INFO, "msg=listening addr=\"%s\" port=%u tls=%s", spec, s->ports[s->ndaemons - 1],
+           s->tls ? "on" : "off");
     return AD_OK;
+}
+
+/* Raises the soft limit of open files to what the listeners may hold (the
+ * usual soft limit of 1024 is below the default connection limit), or
+ * warns that connections will be refused before the limit. */
+static void ensure_fd_limit(const http_server_opts *o)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)o->nlisten * (o->conn_limit + HTTP_CONN_RESERVE(o->conn_limit)) + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need) return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+        ad_log(AD_LOG_WARN,
+               "msg=\"the open file limit is below what the connection limit needs\" "
+               "limit=%llu need=%llu",
+               (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
+/* Checks the TLS files and libmicrohttpd's TLS support. */
+static ad_code load_tls(http_server *s, ad_error *err)
+{
+    const http_server_opts *o = &s->opts;
+    if (!o->tls_cert_file && !o->tls_key_file) return AD_OK;
+    if (!o->tls_cert_file || !o->tls_key_file)
+        return ad_fail(err, AD_E_BAD_REQUEST, "TLS needs both a certificate and a key");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return ad_fail(err, AD_E_UNAVAILABLE,
+                       "this libmicrohttpd was built without TLS support (GnuTLS)");
+    s->tls = true;
+    return http_tls_load(o->tls_cert_file, o->tls_key_file, &s->tls_pem, err);
 }
 
 ad_code http_server_start(const http_server_opts *o, http_server **out, ad_error *err)
 {
     http_server *s;
     size_t i;
+    ad_code rc;
     *out = NULL;
     if (o->nlisten == 0 || o->nlisten > HTTP_MAX_LISTENERS)
         return ad_fail(err, AD_E_BAD_REQUEST, "between 1 and %d listen addresses are needed",
@@ -574,8 +738,16 @@ ad_code http_server_start(const http_server_opts *o, http_server **out, ad_error
     if (!s) return ad_fail(err, AD_E_NOMEM, "out of memory");
     s->opts = *o;
     atomic_init(&s->active, 0);
+    atomic_init(&s->uploads, 0);
+    rc = load_tls(s, err);
+    if (!rc) rc = http_guard_new(o->header_timeout_s, &s->guard, err);
+    if (rc) {
+        http_server_stop(s, 0);
+        return rc;
+    }
+    ensure_fd_limit(o);
     for (i = 0; i < o->nlisten; i++) {
-        ad_code rc = start_one(s, o->listen[i], err);
+        rc = start_one(s, o->listen[i], err);
         if (rc) {
             http_server_stop(s, 0);
             return rc;
@@ -611,5 +783,7 @@ void http_server_stop(http_server *s, unsigned grace_ms)
         MHD_stop_daemon(s->daemons[i]);
         if (listen_fd[i] != MHD_INVALID_SOCKET) close(listen_fd[i]);
     }
+    http_guard_free(s->guard); /* after the daemons: no connection is left */
+    http_tls_pem_free(&s->tls_pem);
     free(s);
 }

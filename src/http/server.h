@@ -19,6 +19,10 @@
 #include "util/err.h"
 
 #define HTTP_MAX_PATH 4096 /* bytes of the request path; longer → 414 */
+/* Connections over conn_limit that still get a 503 answer, per listener:
+ * conn_limit / 16, at least 16 */
+#define HTTP_CONN_RESERVE(limit) ((limit) / 16 > 16 ? (limit) / 16 : 16)
+#define HTTP_RETRY_AFTER_S       5 /* Retry-After of 429 and 503 answers to limits */
 
 typedef struct http_server http_server;
 
@@ -29,7 +33,24 @@ typedef struct http_server_opts {
     size_t default_max_body; /* bytes */
     size_t upload_max_body;  /* bytes, for HTTP_ROUTE_UPLOAD routes */
     unsigned conn_timeout_s; /* idle connection timeout */
-    unsigned conn_limit;     /* per listener */
+    /* Open connections per listener. Requests on connections past it are
+     * answered 503 (Retry-After) and closed; past HTTP_CONN_RESERVE more,
+     * new connections wait in the kernel's listen queue. */
+    unsigned conn_limit;
+    /* Seconds a connection has to deliver a request's complete headers,
+     * from its accept or the end of its previous response; late ones are
+     * closed without an answer. 0: no limit. */
+    unsigned header_timeout_s;
+    /* Bytes of the request line and header fields; more is answered 413
+     * (libmicrohttpd answers 431 by itself past about twice as much). 0: the
+     * library's default of 32 KiB total. */
+    size_t max_header_bytes;
+    /* Requests on HTTP_ROUTE_UPLOAD routes receiving their bodies at once;
+     * one more is answered 429 with Retry-After. 0: no bound. */
+    unsigned max_uploads;
+    /* PEM files: both set serves HTTPS (libmicrohttpd with GnuTLS), both
+     * NULL plain HTTP. */
+    const char *tls_cert_file, *tls_key_file;
     bool access_log;
     const http_route *routes;
     size_t nroutes;

@@ -7,6 +7,18 @@
  *
  * One connection, one mutex: job rows change a few times per job and per
  * few megabytes of progress, far below what one SQLite writer sustains.
+ *
+ * Leases (see jobs.h): a claim stamps lease_until (milliseconds since the
+ * epoch) and counts the attempt in one UPDATE … RETURNING, so two handles
+ * opened on the same file still hand each job to exactly one caller. The
+ * store lives in one process, so a job left processing by an earlier
+ * process is abandoned: open() expires those leases at once, and the next
+ * claim hands them out as recovered. Within the process a lease lasts
+ * forever unless the URL sets ?visibility_timeout=SECONDS (tests do, to
+ * exercise expiry); a thread cannot die alone, and a slow one must not
+ * lose its job to a sibling. A waiting claim wakes on this handle's
+ * condition variable, and looks again every CLAIM_POLL_MS for what other
+ * handles or expiring leases made available.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -18,6 +30,9 @@
 #include "store/jobs.h"
 #include "util/str.h"
 
+#define CLAIM_POLL_MS 100
+#define LEASE_NEVER   INT64_MAX /* lease_until of a claim with no visibility timeout */
+
 extern const ad_jobs_ops ad_jobs_local_ops;
 extern const ad_jobs_ops ad_jobs_memory_ops;
 
@@ -26,6 +41,7 @@ typedef struct local_jobs {
     sqlite3 *db;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* signalled when a job becomes queued */
+    int64_t lease_ms;  /* visibility timeout in ms; 0 = leases never expire */
 } local_jobs;
 
 static const char *const schema_sql =
@@ -43,9 +59,16 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS job_keys(id TEXT NOT NULL, key TEXT NOT NULL,"
     "  PRIMARY KEY (id, key)) WITHOUT ROWID;";
 
+/* user_version 1 (job port v2): leases. Run in a write transaction so two
+ * handles opening an old file at once migrate it once. */
+static const char *const migrate_v1_sql =
+    "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 1;";
+
 #define JOB_COLUMNS                                                                                \
     "id, state, reason, asset_id, source, bytes_total, bytes_done, files_total, files_done, "      \
-    "created, updated"
+    "created, updated, attempt"
 
 static local_jobs *L(ad_jobs *j)
 {
@@ -57,25 +80,88 @@ static ad_code db_fail(local_jobs *l, ad_error *err, const char *what)
     return ad_fail(err, AD_E_BACKEND, "job store: %s: %s", what, sqlite3_errmsg(l->db));
 }
 
-static ad_code open_db(const char *path, const ad_jobs_ops *ops, ad_jobs **out, ad_error *err)
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The lease a claim or a renewal gives from now. */
+static int64_t lease_until(const local_jobs *l)
+{
+    return l->lease_ms ? now_ms() + l->lease_ms : LEASE_NEVER;
+}
+
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Schema, migration, and the expiry of leases an earlier process left. */
+static int prepare_db(local_jobs *l, char **msg)
+{
+    int v;
+    if (sqlite3_exec(l->db, schema_sql, NULL, NULL, msg) != SQLITE_OK ||
+        sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, msg) != SQLITE_OK)
+        return -1;
+    v = user_version(l->db);
+    if (v < 0 || (v < 1 && sqlite3_exec(l->db, migrate_v1_sql, NULL, NULL, msg) != SQLITE_OK)) {
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return sqlite3_exec(l->db, "COMMIT", NULL, NULL, msg) == SQLITE_OK ? 0 : -1;
+}
+
+static ad_code set_param(void *ctx, const char *name, const char *value, ad_error *err)
+{
+    local_jobs *l = ctx;
+    int64_t s = 0;
+    if (strcmp(name, "visibility_timeout") != 0)
+        return ad_fail(err, AD_E_BAD_REQUEST,
+                       "job store URL: unknown parameter \"%.64s\" (known: visibility_timeout)",
+                       name);
+    if (ad_jobs_parse_timeout(value, &s, err)) return err ? err->code : AD_E_BAD_REQUEST;
+    l->lease_ms = s * 1000;
+    return AD_OK;
+}
+
+/* Opens path (a file, or ":memory:"); url carries the parameters. With
+ * expire_leases, jobs left processing by an earlier process can be taken
+ * over at once. */
+static ad_code open_db(const char *path, const char *url, bool expire_leases,
+                       const ad_jobs_ops *ops, ad_jobs **out, ad_error *err)
 {
     local_jobs *l = calloc(1, sizeof(*l));
     char *msg = NULL;
+    ad_code rc;
     if (!l) return ad_fail(err, AD_E_NOMEM, "out of memory");
     l->base.ops = ops;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
+    rc = ad_jobs_url_params(url, set_param, l, err);
+    if (rc) {
+        ops->close(&l->base);
+        return rc;
+    }
     if (sqlite3_open_v2(path, &l->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK ||
-        sqlite3_exec(l->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        (sqlite3_busy_timeout(l->db, 5000), prepare_db(l, &msg) != 0) ||
+        (expire_leases && sqlite3_exec(l->db, "UPDATE jobs SET lease_until = 0 WHERE state = 1",
+                                       NULL, NULL, &msg) != SQLITE_OK)) {
         ad_fail(err, AD_E_UNAVAILABLE, "job store %s: %s", path,
                 msg ? msg : (l->db ? sqlite3_errmsg(l->db) : "cannot open"));
         sqlite3_free(msg);
         ops->close(&l->base);
         return err ? err->code : AD_E_UNAVAILABLE;
     }
-    sqlite3_busy_timeout(l->db, 5000);
     *out = &l->base;
     return AD_OK;
 }
@@ -83,16 +169,23 @@ static ad_code open_db(const char *path, const ad_jobs_ops *ops, ad_jobs **out, 
 static ad_code local_open(const char *url, ad_jobs **out, ad_error *err)
 {
     const char *path = url + strlen("local:");
+    size_t n;
+    char *p;
+    ad_code rc;
     if (strncmp(path, "//", 2) == 0) path += 2;
-    if (!*path)
+    n = strcspn(path, "?");
+    if (n == 0)
         return ad_fail(err, AD_E_BAD_REQUEST, "job store URL \"%s\": a path is needed", url);
-    return open_db(path, &ad_jobs_local_ops, out, err);
+    p = ad_strndup(path, n);
+    if (!p) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    rc = open_db(p, url, true, &ad_jobs_local_ops, out, err);
+    free(p);
+    return rc;
 }
 
 static ad_code memory_open(const char *url, ad_jobs **out, ad_error *err)
 {
-    (void)url;
-    return open_db(":memory:", &ad_jobs_memory_ops, out, err);
+    return open_db(":memory:", url, false, &ad_jobs_memory_ops, out, err);
 }
 
 static void local_close(ad_jobs *j)
@@ -182,6 +275,7 @@ static ad_code read_row(sqlite3_stmt *st, ad_job *out, ad_error *err)
     out->files_done = (uint64_t)sqlite3_column_int64(st, 8);
     out->created = sqlite3_column_int64(st, 9);
     out->updated = sqlite3_column_int64(st, 10);
+    out->attempt = (unsigned)sqlite3_column_int64(st, 11);
     if ((sqlite3_column_type(st, 3) != SQLITE_NULL && !out->asset_id) ||
         (sqlite3_column_type(st, 4) != SQLITE_NULL && !out->source)) {
         ad_job_clear(out);
@@ -221,38 +315,83 @@ static ad_code local_get(ad_jobs *j, const char *id, ad_job *out, ad_error *err)
     return rc;
 }
 
+/* Runs one claiming UPDATE … RETURNING (?1 lease, ?2 now in seconds, ?3
+ * now in ms, when the statement uses it): AD_OK with *out filled, or
+ * AD_E_NOT_FOUND when it matched no row. One statement, so it is atomic
+ * across connections. */
+static ad_code claim_stmt(local_jobs *l, const char *sql, ad_job *out, ad_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    ad_code rc;
+    int step;
+    if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(l, err, "claiming a job");
+    sqlite3_bind_int64(st, 1, lease_until(l));
+    sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+    if (sqlite3_bind_parameter_count(st) >= 3) sqlite3_bind_int64(st, 3, now_ms());
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        rc = read_row(st, out, err);
+        while (step == SQLITE_ROW) step = sqlite3_step(st); /* run it to completion */
+        if (step != SQLITE_DONE && !rc) {
+            ad_job_clear(out);
+            rc = db_fail(l, err, "claiming a job");
+        }
+    } else if (step == SQLITE_DONE) {
+        rc = AD_E_NOT_FOUND;
+    } else {
+        rc = db_fail(l, err, "claiming a job");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* First a processing job whose lease ran out, else the oldest queued. */
 static ad_code claim_locked(local_jobs *l, ad_job *out, ad_error *err)
 {
-    int64_t now = (int64_t)time(NULL), state = AD_JOB_PROCESSING;
-    const void *args[2] = {&state, &now};
-    ad_code rc = get_locked(
-        l, "SELECT " JOB_COLUMNS " FROM jobs WHERE state = 0 ORDER BY seq LIMIT 1", NULL, out, err);
-    if (rc) return rc;
-    const void *upd[] = {args[0], args[1], out->id};
-    if (exec_stmt(l, "UPDATE jobs SET state = ?1, updated = ?2 WHERE id = ?3", "iit", upd, NULL) !=
-        SQLITE_DONE) {
-        ad_job_clear(out);
-        return db_fail(l, err, "claiming a job");
+    ad_code rc = claim_stmt(
+        l,
+        "UPDATE jobs SET attempt = attempt + 1, lease_until = ?1, updated = ?2 WHERE seq = "
+        "(SELECT seq FROM jobs WHERE state = 1 AND lease_until <= ?3 ORDER BY seq LIMIT 1) "
+        "RETURNING " JOB_COLUMNS,
+        out, err);
+    if (rc == AD_OK) {
+        out->recovered = true;
+        return AD_OK;
     }
-    out->state = AD_JOB_PROCESSING;
-    return AD_OK;
+    if (rc != AD_E_NOT_FOUND) return rc;
+    return claim_stmt(l,
+                      "UPDATE jobs SET state = 1, attempt = attempt + 1, lease_until = ?1, "
+                      "updated = ?2 WHERE seq = (SELECT seq FROM jobs WHERE state = 0 "
+                      "ORDER BY seq LIMIT 1) RETURNING " JOB_COLUMNS,
+                      out, err);
+}
+
+static struct timespec after_ms(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += (time_t)(ms / 1000);
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+    return t;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 static ad_code local_claim(ad_jobs *j, unsigned wait_ms, ad_job *out, ad_error *err)
 {
     local_jobs *l = L(j);
-    struct timespec until;
+    struct timespec until = after_ms(wait_ms);
     ad_code rc;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&l->mu);
     while ((rc = claim_locked(l, out, err)) == AD_E_NOT_FOUND) {
-        if (pthread_cond_timedwait(&l->cv, &l->mu, &until) != 0) {
-            rc = claim_locked(l, out, err);
-            break;
-        }
+        struct timespec poll = after_ms(CLAIM_POLL_MS), now = after_ms(0);
+        if (!before(&now, &until)) break;
+        pthread_cond_timedwait(&l->cv, &l->mu, before(&poll, &until) ? &poll : &until);
     }
     pthread_mutex_unlock(&l->mu);
     if (rc == AD_E_NOT_FOUND) ad_error_clear(err);
@@ -264,16 +403,25 @@ static ad_code local_progress(ad_jobs *j, const ad_job *job, ad_error *err)
     local_jobs *l = L(j);
     int64_t now = (int64_t)time(NULL), bt = (int64_t)job->bytes_total,
             bd = (int64_t)job->bytes_done, ft = (int64_t)job->files_total,
-            fd = (int64_t)job->files_done;
-    const void *args[] = {&bt, &bd, &ft, &fd, &now, job->asset_id, job->id};
+            fd = (int64_t)job->files_done, attempt = job->attempt, lease = lease_until(l);
+    const void *args[] = {&bt, &bd, &ft, &fd, &now, job->asset_id, job->id, &attempt, &lease};
     ad_code rc = AD_OK;
+    int changes = 0;
+    ad_job cur;
     pthread_mutex_lock(&l->mu);
     if (exec_stmt(l,
                   "UPDATE jobs SET bytes_total = ?1, bytes_done = ?2, files_total = ?3, "
-                  "files_done = ?4, updated = ?5, asset_id = coalesce(?6, asset_id) "
-                  "WHERE id = ?7",
-                  "iiiiitt", args, NULL) != SQLITE_DONE)
+                  "files_done = ?4, updated = ?5, asset_id = coalesce(?6, asset_id), "
+                  "lease_until = CASE WHEN state = 1 THEN ?9 ELSE lease_until END "
+                  "WHERE id = ?7 AND (?8 = 0 OR attempt = ?8)",
+                  "iiiiittii", args, &changes) != SQLITE_DONE)
         rc = db_fail(l, err, "recording progress");
+    else if (!changes && (rc = get_locked(l, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
+                                          job->id, &cur, err)) == AD_OK) {
+        rc = ad_fail(err, AD_E_PRECONDITION, "upload %s: lease lost (attempt %u, now %u)", job->id,
+                     job->attempt, cur.attempt);
+        ad_job_clear(&cur);
+    }
     pthread_mutex_unlock(&l->mu);
     return rc;
 }
@@ -332,9 +480,13 @@ static ad_code local_finish(ad_jobs *j, const char *id, ad_job_state state, cons
     const void *args[] = {&s, reason, &now, id};
     ad_code rc = AD_OK;
     int changes = 0;
+    if (state == AD_JOB_PROCESSING)
+        return ad_fail(err, AD_E_BAD_REQUEST, "upload %s: only a claim makes a job processing", id);
     pthread_mutex_lock(&l->mu);
-    if (exec_stmt(l, "UPDATE jobs SET state = ?1, reason = ?2, updated = ?3 WHERE id = ?4", "itit",
-                  args, &changes) != SQLITE_DONE)
+    if (exec_stmt(l,
+                  "UPDATE jobs SET state = ?1, reason = ?2, updated = ?3, lease_until = 0 "
+                  "WHERE id = ?4",
+                  "itit", args, &changes) != SQLITE_DONE)
         rc = db_fail(l, err, "finishing a job");
     else if (!changes)
         rc = ad_fail(err, AD_E_NOT_FOUND, "upload %s not found", id);

@@ -573,6 +573,20 @@ static ad_code sqlite_ping(ad_meta *base, ad_error *err)
 
 /* --- reads --- */
 
+/* A row of (doc, rev, mtime) into *out. */
+static ad_code doc_from_row(sqlite3_stmt *st, ad_doc *out, ad_error *err)
+{
+    int n = sqlite3_column_bytes(st, 0);
+    out->json = malloc((size_t)n + 1);
+    if (!out->json) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    memcpy(out->json, sqlite3_column_text(st, 0), (size_t)n);
+    out->json[n] = '\0';
+    out->len = (size_t)n;
+    out->rev = sqlite3_column_int64(st, 1);
+    out->mtime = sqlite3_column_int64(st, 2);
+    return AD_OK;
+}
+
 static ad_code sqlite_get(ad_meta *base, const char *id, ad_doc *out, ad_error *err)
 {
     sqlite_meta *m = (sqlite_meta *)base;
@@ -592,18 +606,8 @@ static ad_code sqlite_get(ad_meta *base, const char *id, ad_doc *out, ad_error *
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
-        int n = sqlite3_column_bytes(st, 0);
-        out->json = malloc((size_t)n + 1);
-        if (!out->json) {
-            rc = ad_fail(err, AD_E_NOMEM, "out of memory");
-        } else {
-            memcpy(out->json, sqlite3_column_text(st, 0), (size_t)n);
-            out->json[n] = '\0';
-            out->len = (size_t)n;
-            out->rev = sqlite3_column_int64(st, 1);
-            out->mtime = sqlite3_column_int64(st, 2);
-            cache_fill(m, id, out, gen);
-        }
+        rc = doc_from_row(st, out, err);
+        if (!rc) cache_fill(m, id, out, gen);
     } else if (step == SQLITE_DONE) {
         rc = ad_fail(err, AD_E_NOT_FOUND, "asset %s not found", id);
     } else {
@@ -1577,17 +1581,7 @@ static ad_code sqlite_rec_get(ad_meta *base, const char *ns, const char *key, ad
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
-        int n = sqlite3_column_bytes(st, 0);
-        out->json = malloc((size_t)n + 1);
-        if (!out->json) {
-            rc = ad_fail(err, AD_E_NOMEM, "out of memory");
-        } else {
-            memcpy(out->json, sqlite3_column_text(st, 0), (size_t)n);
-            out->json[n] = '\0';
-            out->len = (size_t)n;
-            out->rev = sqlite3_column_int64(st, 1);
-            out->mtime = sqlite3_column_int64(st, 2);
-        }
+        rc = doc_from_row(st, out, err);
     } else if (step == SQLITE_DONE) {
         rc = ad_fail(err, AD_E_NOT_FOUND, "%s %s not found", ns, key);
     } else {

@@ -94,59 +94,73 @@ char *ad_strndup(const char *s, size_t n)
     return p;
 }
 
-/* Appends n bytes of s to out[*o..cap-1), always NUL-terminated. */
-static void put_cut(char *out, size_t cap, size_t *o, const char *s, size_t n)
+static bool secret_param(const char *name, size_t n)
 {
-    while (n-- && *o + 1 < cap) out[(*o)++] = *s++;
-    out[*o] = '\0';
-}
-
-static bool secret_name(const char *s, size_t n)
-{
-    static const char *const words[] = {"password", "secret", "token", "key"};
-    for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
-        size_t k = strlen(words[w]);
-        for (size_t i = 0; i + k <= n; i++)
-            if (strncasecmp(s + i, words[w], k) == 0) return true;
+    static const char *const words[] = {"pass", "secret", "token", "key"};
+    size_t i, j;
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        size_t w = strlen(words[i]);
+        for (j = 0; j + w <= n; j++)
+            if (strncasecmp(name + j, words[i], w) == 0) return true;
     }
     return false;
 }
 
-const char *ad_url_redact(const char *url, char *out, size_t cap)
+void ad_url_redact(const char *url, char *out, size_t cap)
 {
-    const char *p = url, *scheme = strstr(url, "://"), *q;
+    const char *scheme = strstr(url, "://"), *auth, *at, *colon, *q, *p;
     size_t o = 0;
-    if (!cap) return out;
-    out[0] = '\0';
-    if (scheme) {
-        const char *auth = scheme + 3;
-        size_t alen = strcspn(auth, "/?#");
-        const char *at = memchr(auth, '@', alen), *colon;
-        while (at && memchr(at + 1, '@', alen - (size_t)(at + 1 - auth)))
-            at = memchr(at + 1, '@', alen - (size_t)(at + 1 - auth));
-        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (cap == 0) return;
+#define PUT(ptr, len)                                                                              \
+    do {                                                                                           \
+        size_t l_ = (len);                                                                         \
+        if (l_ > cap - 1 - o) l_ = cap - 1 - o;                                                    \
+        memcpy(out + o, (ptr), l_);                                                                \
+        o += l_;                                                                                   \
+    } while (0)
+    auth = scheme ? scheme + 3 : url;
+    PUT(url, (size_t)(auth - url));
+    /* userinfo ends at the last '@' before the query or fragment (not the
+     * path: an unescaped '/' is common in cloud secrets); an authority that
+     * is empty ("file:///…") has none. Over-redacting an odd path is fine. */
+    p = *auth == '/' ? auth : auth + strcspn(auth, "?#");
+    at = NULL;
+    for (q = auth; q < p; q++)
+        if (*q == '@') at = q;
+    if (at) {
+        colon = memchr(auth, ':', (size_t)(at - auth));
         if (colon) {
-            put_cut(out, cap, &o, url, (size_t)(colon + 1 - url));
-            put_cut(out, cap, &o, "***", 3);
-            p = at;
-        }
-    }
-    q = strchr(p, '?');
-    if (!q) {
-        put_cut(out, cap, &o, p, strlen(p));
-        return out;
-    }
-    put_cut(out, cap, &o, p, (size_t)(q + 1 - p));
-    for (p = q + 1; *p;) {
-        size_t len = strcspn(p, "&#"), name = strcspn(p, "=");
-        if (name < len && secret_name(p, name)) {
-            put_cut(out, cap, &o, p, name + 1);
-            put_cut(out, cap, &o, "***", 3);
+            PUT(auth, (size_t)(colon - auth));
+            PUT(":***", 4);
         } else {
-            put_cut(out, cap, &o, p, len);
+            PUT(auth, (size_t)(at - auth));
         }
-        p += len;
-        if (*p) put_cut(out, cap, &o, p++, 1);
+        auth = at;
     }
-    return out;
+    q = strchr(auth, '?');
+    if (!q) {
+        PUT(auth, strlen(auth));
+    } else {
+        PUT(auth, (size_t)(q + 1 - auth));
+        p = q + 1;
+        while (*p) {
+            size_t n = strcspn(p, "&#"), k = strcspn(p, "=&#");
+            if (k < n && secret_param(p, k)) {
+                PUT(p, k + 1);
+                PUT("***", 3);
+            } else {
+                PUT(p, n);
+            }
+            p += n;
+            if (*p == '&') {
+                PUT("&", 1);
+                p++;
+            } else if (*p == '#') {
+                PUT(p, strlen(p));
+                break;
+            }
+        }
+    }
+#undef PUT
+    out[o] = '\0';
 }

@@ -24,10 +24,10 @@ bool ad_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* Duplicates n bytes of s into a new NUL-terminated string (NULL on OOM). */
 char *ad_strndup(const char *s, size_t n);
 
-/* Writes url to out (cut to cap bytes) with its secrets replaced by "***":
- * the password of "scheme://user:password@host…" and the value of every
- * query parameter whose name contains "password", "secret", "token" or
- * "key" (any case). For logs and messages. Returns out. */
-const char *ad_url_redact(const char *url, char *out, size_t cap);
+/* Copies a store URL into out (cap bytes) fit for a log line or a message:
+ * the password of its userinfo ("user:secret@") and the values of query
+ * parameters whose name holds "pass", "secret", "token" or "key" become
+ * "***". Truncated to fit. */
+void ad_url_redact(const char *url, char *out, size_t cap);
 
 #endif

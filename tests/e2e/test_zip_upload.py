@@ -243,9 +243,18 @@ def test_memory_job_store_still_works(assetd_factory):
 
 
 def test_unknown_job_store_refused(assetd_factory, tmp_path):
-    inst = assetd_factory(args=["--jobs", "redis://127.0.0.1:1/0"], wait=False)
+    inst = assetd_factory(args=["--jobs", "nosuch://127.0.0.1:1/0"], wait=False)
     assert inst.wait_exit(10) not in (None, 0)
     assert "unknown scheme" in inst.log()
+    assetd_factory.instances.remove(inst)
+
+
+def test_unreachable_job_store_refused(assetd_factory, tmp_path):
+    # a Redis job store is pinged at start: a wrong address stops assetd at
+    # once, with the reason (nothing listens on port 1)
+    inst = assetd_factory(args=["--jobs", "redis://127.0.0.1:1/0"], wait=False)
+    assert inst.wait_exit(10) not in (None, 0)
+    assert "job store: redis 127.0.0.1:1/0: Connection refused" in inst.log()
     assetd_factory.instances.remove(inst)
 
 
@@ -368,7 +377,9 @@ def test_kill_9_with_spool_gone_fails_and_cleans(assetd_factory, tmp_path):
     assert len(stored_files(inst.data_dir, uid)) >= 1
     os.unlink(Path(inst.data_dir) / "spool" / f"{uid}.zip")
     again = assetd_factory(data=inst.data_dir)
-    st = again.client().get(f"/zip/status/{uid}").json()
+    # a worker of the new process takes the abandoned job over (its lease
+    # expired at start) and fails it, so poll until it has
+    st = wait_done(again.client(), uid)
     assert st["status"].startswith("failed: interrupted"), st
     assert stored_files(inst.data_dir, uid) == []
     assert again.client().get(f"/assets/{aid}").status_code == 404

@@ -107,8 +107,35 @@ static void str_cases(void)
     CHECK(!ad_parse_u64("18446744073709551616", UINT64_MAX, &v), "overflow");
 }
 
+static void redact_case(const char *url, const char *want)
+{
+    char out[256];
+    ad_url_redact(url, out, sizeof(out));
+    CHECK(strcmp(out, want) == 0, "redact %s: got %s, want %s", url, out, want);
+}
+
+static void url_redact_cases(void)
+{
+    char small[12];
+    redact_case("sqlite:///var/lib/assetd/registry.db", "sqlite:///var/lib/assetd/registry.db");
+    redact_case("postgresql://assetd:s3cret@127.0.0.1:5432/reg?sslmode=disable",
+                "postgresql://assetd:***@127.0.0.1:5432/reg?sslmode=disable");
+    redact_case("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0");
+    redact_case("mongodb://user@h1,h2/db", "mongodb://user@h1,h2/db");
+    redact_case("s3://AKIA:wJal/rXU@bucket/prefix?endpoint=http://x&region=eu",
+                "s3://AKIA:***@bucket/prefix?endpoint=http://x&region=eu");
+    redact_case("s3://b?secret_key=abc&access_key=def&part_size=8MiB&password=p#frag",
+                "s3://b?secret_key=***&access_key=***&part_size=8MiB&password=***#frag");
+    redact_case("local:///d/jobs.db?apiToken=zzz", "local:///d/jobs.db?apiToken=***");
+    /* an '@' in the path is not userinfo */
+    redact_case("file:///data/a:b@c", "file:///data/a:b@c");
+    ad_url_redact("postgresql://u:secretsecret@h/db", small, sizeof(small));
+    CHECK(strlen(small) == sizeof(small) - 1 && !strstr(small, "secret"), "truncated: %s", small);
+}
+
 int main(void)
 {
+    url_redact_cases();
     parse_cases();
     depth_cases();
     buf_cases();
