@@ -7,6 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libpcre2-dev libcurl4-openssl-dev zlib1g-dev
             libarchive-dev libssl-dev libmagic-dev # zip reading, SHA-256, MIME (ZIP upload)
+            libpq-dev # the PostgreSQL meta store (libpq)
             libmongoc-dev libbson-dev # the MongoDB meta store
             libhiredis-dev) # the Redis job store
 # the four zip readers every ZIP download is checked with
@@ -17,11 +18,14 @@ test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full 
            # the fuzz targets (tests/fuzz): clang with its sanitizer and libFuzzer
            # runtimes (libclang-rt-14-dev is only a Recommends of clang-14), and
            # llvm for llvm-symbolizer (readable stack traces)
-           clang libclang-rt-14-dev llvm)
+           clang libclang-rt-14-dev llvm
+           # the PostgreSQL server the meta store tests run against
+           # (scripts/servers/postgres.sh)
+           postgresql)
 # npm, for graphql-js (tests/graphql); a nodejs package that ships npm itself
 # (NodeSource's) conflicts with Debian's separate npm package
 command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)
-bench_pkgs=(wrk nginx-light sqlite3 curl python3 zip)
+bench_pkgs=(wrk nginx-light sqlite3 curl python3 zip postgresql) # postgresql: bench/meta_pg.sh
 
 pkgs=("${build_pkgs[@]}")
 for what in "$@"; do

@@ -39,6 +39,13 @@ stop_redis() { bash scripts/servers/redis.sh stop "$redis_dir" || true; rm -rf "
 on_exit stop_redis
 eval "$(bash scripts/servers/redis.sh start "$redis_dir")" # ASSETD_TEST_REDIS_URL, _DIR
 # --- end Redis ---
+# --- PostgreSQL (meta store: tests/unit/test_meta_pg.c) ---
+pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/assetd-pg.XXXXXX")
+stop_pg() { bash scripts/servers/postgres.sh stop "$pg_dir" || true; rm -rf "$pg_dir"; }
+on_exit stop_pg
+pg_env=$(bash scripts/servers/postgres.sh start "$pg_dir") # ASSETD_TEST_PG_URL, _DIR
+eval "$pg_env"
+# --- end PostgreSQL ---
 
 echo "== unit tests (CTest) =="
 (cd "$build" && ctest --output-on-failure)

@@ -56,7 +56,8 @@ static const struct setting {
      "address to serve on; repeat the flag (or comma-separate the variable) for several"},
     {O_DATA, "data", "DIR", "ASSETD_DATA", "./data", "data directory of the embedded stores"},
     {O_META, "meta", "URL", "ASSETD_META", "sqlite://DIR/registry.db",
-     "meta store: sqlite:///path.db"},
+     "meta store: sqlite:///path.db, or postgresql://user@host:port/db[?schema=NAME] "
+     "(docs/backends/postgresql.md)"},
     {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs", "blob store: file:///dir"},
     {O_JOBS, "jobs", "URL", "ASSETD_JOBS", "local://DIR/jobs.db",
      "job store of ZIP uploads: local:///path.db (persisted), memory: (lost on restart)"},

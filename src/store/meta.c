@@ -9,11 +9,15 @@
 #include <string.h>
 
 extern const ad_meta_ops ad_meta_sqlite_ops;
+extern const ad_meta_ops ad_meta_pg_ops;
+extern const ad_meta_ops ad_meta_postgres_ops;
 extern const ad_meta_ops ad_meta_mongo_ops;
 extern const ad_meta_ops ad_meta_mongo_srv_ops;
 
 static const ad_meta_ops *const adapters[] = {
     &ad_meta_sqlite_ops,
+    &ad_meta_pg_ops,
+    &ad_meta_postgres_ops,
     &ad_meta_mongo_ops,
     &ad_meta_mongo_srv_ops,
 };
@@ -28,7 +32,7 @@ void ad_doc_free(ad_doc *d)
 
 const char *ad_meta_schemes(void)
 {
-    return "sqlite, mongodb, mongodb+srv";
+    return "sqlite, postgresql, postgres, mongodb, mongodb+srv";
 }
 
 ad_code ad_meta_open(const char *url, ad_meta **out, ad_error *err)

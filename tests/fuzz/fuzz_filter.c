@@ -8,8 +8,13 @@
  * adapter and the GraphQL layer apply to client paths
  * (ad_schema_string_path, ad_schema_field_path, ad_field_camel).
  *
- * Invariant checked: ad_filter_match returns only 1, 0 or -1, and -1
- * comes with err set to AD_E_FILTER.
+ * Every tree is also compiled to PostgreSQL SQL (store/meta_pg_sql.c, no
+ * server needed), in creation order and sorted.
+ *
+ * Invariants checked: ad_filter_match returns only 1, 0 or -1, and -1
+ * comes with err set to AD_E_FILTER; the SQL compiler succeeds (or says
+ * the filter is too large), and the SQL refers to exactly the parameters it
+ * made ($1..$n, the highest being $n).
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -19,6 +24,7 @@
 
 #include "core/filter.h"
 #include "core/model.h"
+#include "store/meta_pg.h"
 #include "util/json.h"
 
 static const char *const doc_texts[] = {
@@ -69,6 +75,36 @@ static void walk(const ad_filter *f)
     for (size_t i = 0; i < f->nkids; i++) walk(f->kids[i]);
 }
 
+/* Compiles f to SQL and checks the placeholders against the parameters. */
+static void compile_pg(const ad_filter *f, const char *sort)
+{
+    pg_sql q;
+    bool exact;
+    ad_error err = {0};
+    ad_query qr = {f, sort, true, 3, 7};
+    size_t top = 0;
+    ad_code rc;
+    pg_sql_init(&q);
+    rc = pg_sql_find(&q, &qr, &exact, &err);
+    if (rc == AD_OK) {
+        for (const char *p = q.sql.data; p && (p = strchr(p, '$')) != NULL; p++) {
+            size_t k = strtoul(p + 1, NULL, 10);
+            if (k > top) top = k;
+        }
+        for (size_t i = 0; i < q.n; i++)
+            if (!q.vals[i]) top = SIZE_MAX;
+        if (!q.sql.data || top != q.n) {
+            fprintf(stderr, "fuzz_filter: SQL uses $%zu of %zu parameters: %s\n", top, q.n,
+                    q.sql.data ? q.sql.data : "(none)");
+            abort();
+        }
+    } else if (rc != AD_E_FILTER && rc != AD_E_NOMEM) {
+        fprintf(stderr, "fuzz_filter: the SQL compiler failed: %s\n", err.msg);
+        abort();
+    }
+    pg_sql_free(&q);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *j = NULL;
@@ -78,6 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ad_json_parse((const char *)data, size, AD_JSON_MAX_DEPTH, &j, &err) != AD_OK) return 0;
     if (ad_filter_parse(j, &f, &err) == AD_OK) {
         walk(f);
+        compile_pg(f, NULL);
+        compile_pg(f, "profiles.asset_type");
         for (size_t i = 0; i < NDOCS; i++) {
             ad_error merr = {0};
             int m = ad_filter_match(f, docs[i], &merr);
