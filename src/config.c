@@ -56,11 +56,12 @@ static const struct setting {
      "address to serve on; repeat the flag (or comma-separate the variable) for several"},
     {O_DATA, "data", "DIR", "ASSETD_DATA", "./data", "data directory of the embedded stores"},
     {O_META, "meta", "URL", "ASSETD_META", "sqlite://DIR/registry.db",
-     "meta store: sqlite:///path.db, or postgresql://user@host:port/db[?schema=NAME] "
-     "(docs/backends/postgresql.md)"},
+     "meta store: sqlite:///path.db, postgresql://user@host:port/db[?schema=NAME] or "
+     "mongodb://host:port/db (docs/backends/)"},
     {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs", "blob store: file:///dir"},
     {O_JOBS, "jobs", "URL", "ASSETD_JOBS", "local://DIR/jobs.db",
-     "job store of ZIP uploads: local:///path.db (persisted), memory: (lost on restart)"},
+     "job store of ZIP uploads: local:///path.db (persisted), memory: (lost on restart), "
+     "redis://[:PASS@]HOST:PORT/DB (shared by instances; docs/backends/redis.md)"},
     {O_PUBLIC_URL, "public-url", "URL", "ASSETD_PUBLIC_URL", "http(s)://FIRST-LISTEN-ADDRESS",
      "base URL clients reach this server at (used in file URLs)"},
     {O_TLS_CERT, "tls-cert", "FILE", "ASSETD_TLS_CERT", "none (plain HTTP)",
