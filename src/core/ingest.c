@@ -51,6 +51,7 @@
 #define MIME_SNIFF     ((size_t)64 << 10)   /* bytes libmagic looks at */
 #define EXPIRE_EVERY   60                   /* seconds between expiry sweeps */
 #define RECOVER_BATCH  256
+#define DROP_STEP      ((uint64_t)8 << 20) /* spool bytes between two cache drops */
 
 struct ad_ingest {
     ad_ingest_opts o;
@@ -81,6 +82,8 @@ typedef struct run {
     json_t *files;  /* files[] built so far */
     ad_zip_dir dir; /* the central directory, by data offset */
     ad_hashpipe *hp;
+    int spool_fd;     /* for dropping what was read from the cache */
+    uint64_t dropped; /* spool bytes dropped so far */
 } run;
 
 static int fail(run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -368,6 +371,19 @@ static int take_block(run *R, ad_blob_writer *w, file_sum *s, const char *p, siz
     return 0;
 }
 
+/* Drops from the page cache the spool bytes libarchive has read, every
+ * DROP_STEP bytes: a few megabytes of pages are then recycled instead of
+ * gigabytes of new ones touched (see zip_upload.c's spool_writeback). A
+ * job run again reads the spool back from the disk. */
+static void drop_behind(run *R, struct archive *a)
+{
+    la_int64_t pos = archive_filter_bytes(a, 0);
+    if (R->spool_fd < 0 || pos < 0 || (uint64_t)pos < R->dropped + DROP_STEP) return;
+    posix_fadvise(R->spool_fd, (off_t)R->dropped, (off_t)((uint64_t)pos - R->dropped),
+                  POSIX_FADV_DONTNEED);
+    R->dropped = (uint64_t)pos;
+}
+
 /* Streams the current entry into w in blocks of the hash pipe, then checks
  * what came out against the central directory: libarchive's own CRC check
  * is off in this pass (zip:ignorecrc32) so each byte goes through CRC-32
@@ -378,6 +394,7 @@ static int copy_entry(run *R, struct archive *a, const ad_zip_entry *ze, ad_blob
     for (;;) {
         char *b = ad_hashpipe_block(R->hp);
         la_ssize_t n = archive_read_data(a, b, AD_HASHPIPE_BLOCK);
+        drop_behind(R, a);
         if (n < 0)
             return fail(R, "corrupt archive: entry \"%.200s\": %s", name,
                         archive_error_string(a) ? archive_error_string(a) : "unreadable data");
@@ -501,6 +518,7 @@ static int store(run *R)
     R->files = json_array();
     if (!R->files) return fail(R, "out of memory");
     if (ad_hashpipe_new(&R->hp, &err)) return fail(R, "%s", err.msg);
+    R->spool_fd = open(R->job->source, O_RDONLY | O_CLOEXEC); /* -1: nothing dropped */
     return for_each_entry(R, true, store_entry);
 }
 
@@ -605,6 +623,7 @@ static void run_free(run *R)
     json_decref(R->files);
     ad_zip_dir_free(&R->dir);
     ad_hashpipe_free(R->hp);
+    if (R->spool_fd >= 0) close(R->spool_fd);
 }
 
 /* The raw central directory, before libarchive (see core/zip_cd.h). */
@@ -668,7 +687,7 @@ static ad_job_state settle(run *R, int rc)
 static ad_job_state run_job(const ad_ingest_opts *o, const atomic_bool *stop, magic_t magic,
                             ad_job *job)
 {
-    run R = {.o = o, .stop = stop, .magic = magic, .job = job};
+    run R = {.o = o, .stop = stop, .magic = magic, .job = job, .spool_fd = -1};
     ad_job_state state;
     int rc = run_steps(&R);
     state = settle(&R, rc);
