@@ -8,16 +8,23 @@
  *   1. scan: headers only — entry count, names, types, encryption,
  *      duplicates, declared sizes against the limits — and asset.json read
  *      (at most 1 MiB) and checked. Nothing is stored if this fails.
- *   2. store: each regular file streamed in AD_INGEST_BUF pieces through
- *      SHA-256 (libcrypto), CRC-32 (zlib) and libmagic (first piece) into
- *      the blob store; every key is recorded in the job store before it is
- *      written, so a crash leaves a list of exactly what to remove. The
- *      bytes really produced are counted against the limits again (a
- *      declared size can lie).
+ *   2. store: each regular file streamed in blocks of the hash pipe
+ *      (core/hashpipe.h): SHA-256 on a second thread while this one runs
+ *      CRC-32 (zlib) and libmagic (first block) and writes the block to
+ *      the blob store. libarchive's own CRC check is off in this pass, so
+ *      each byte goes through CRC-32 once: the result, and the size, are
+ *      compared with the entry's central directory record (core/zip_cd.h),
+ *      found by where the entry's data starts. Every key is recorded in
+ *      the job store before it is written, so a crash leaves a list of
+ *      exactly what to remove. The bytes really produced are counted
+ *      against the limits again (a declared size can lie). The spool is
+ *      dropped from the page cache behind the reads (see drop_behind).
  *
  * Then the asset is registered through ad_registry_create. Any failure
- * removes every object the job stored. Memory per job is the buffer, the
- * list of names and the files[] JSON: it does not grow with file sizes.
+ * removes every object the job stored. Memory per job is the scan buffer,
+ * the hash pipe's blocks, the list of names, the directory table (one
+ * small record per entry) and the files[] JSON: it does not grow with
+ * file sizes.
  */
 #include "core/ingest.h"
 
