@@ -17,7 +17,7 @@
 #include "util/err.h"
 
 #define AD_HASHPIPE_BLOCK  ((size_t)256 << 10) /* bytes of one block */
-#define AD_HASHPIPE_BLOCKS 4                 /* blocks in circulation */
+#define AD_HASHPIPE_BLOCKS 4                   /* blocks in circulation */
 
 typedef struct ad_hashpipe ad_hashpipe;
 

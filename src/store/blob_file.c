@@ -192,8 +192,7 @@ static void writeback(ad_blob_writer *w)
         sync_file_range(w->fd, (off_t)w->waited, (off_t)(w->kicked - w->waited),
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                             SYNC_FILE_RANGE_WAIT_AFTER) == 0)
-        posix_fadvise(w->fd, (off_t)w->waited, (off_t)(w->kicked - w->waited),
-                      POSIX_FADV_DONTNEED);
+        posix_fadvise(w->fd, (off_t)w->waited, (off_t)(w->kicked - w->waited), POSIX_FADV_DONTNEED);
     w->waited = w->kicked;
 #endif
     w->kicked = w->written;
