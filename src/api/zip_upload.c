@@ -2,8 +2,11 @@
  * zip_upload.c — POST /zip/upload and GET /zip/status/{upload_id}.
  *
  * The upload body is parsed as it arrives (http/multipart.h): the bytes of
- * the form field `file` go straight to a spool file <data>/spool/<id>.zip,
- * never into memory; other fields are read and dropped. Once the body is
+ * the form field `file` go to a spool file <data>/spool/<id>.zip through
+ * one SPOOL_BUF buffer per upload (libmicrohttpd hands the body over in
+ * pieces of about 16 KiB; one write(2) per piece cost more than the copy
+ * into the buffer), never wholly into memory; other fields are read and
+ * dropped. Once the body is
  * complete the job is queued in the job store and the client gets 202 with
  * the upload id; the ingest workers (core/ingest.h) do the rest.
  */
@@ -23,10 +26,16 @@
 #include "util/log.h"
 #include "util/str.h"
 
+#define SPOOL_BUF  ((size_t)1 << 20)   /* bytes gathered per write to the spool */
+#define SPOOL_STEP ((uint64_t)8 << 20) /* bytes between two writeback requests */
+
 typedef struct upload {
     ad_app *app;
     http_multipart *mp;
     int fd;
+    char *buf; /* SPOOL_BUF bytes not yet written */
+    size_t nbuf;
+    uint64_t written, kicked, dropped; /* spool bytes written, sent to disk, dropped */
     char id[AD_UUID_LEN + 1];
     char path[PATH_MAX];
     bool in_file, file_seen, file_done, handed_off;
@@ -41,10 +50,11 @@ static void upload_free(void *p)
     if (u->fd >= 0) close(u->fd);
     if (!u->handed_off && u->path[0]) unlink(u->path);
     if (u->mp) http_multipart_free(u->mp);
+    free(u->buf);
     free(u);
 }
 
-static ad_code write_all(upload *u, const char *p, size_t n, ad_error *err)
+static ad_code write_fd(upload *u, const char *p, size_t n, ad_error *err)
 {
     while (n) {
         ssize_t w = write(u->fd, p, n);
@@ -54,6 +64,54 @@ static ad_code write_all(upload *u, const char *p, size_t n, ad_error *err)
                            "cannot spool the upload: %s", strerror(errno));
         p += w;
         n -= (size_t)w;
+    }
+    return AD_OK;
+}
+
+/* Every SPOOL_STEP bytes: starts writing the new range to the disk, waits
+ * for the range before it and drops that one from the page cache. The job
+ * reads the spool soon, but keeping gigabytes of it cached costs more than
+ * reading it back: on a virtual machine every page never touched (or
+ * handed back to the host) costs a fault in the host when first written,
+ * and recycling a few megabytes of pages avoids that (see the ZIP ingest
+ * section of docs/BENCHMARKS.md). */
+static void spool_writeback(upload *u)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    sync_file_range(u->fd, (off_t)u->kicked, (off_t)(u->written - u->kicked),
+                    SYNC_FILE_RANGE_WRITE);
+    if (u->kicked > u->dropped &&
+        sync_file_range(u->fd, (off_t)u->dropped, (off_t)(u->kicked - u->dropped),
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+        posix_fadvise(u->fd, (off_t)u->dropped, (off_t)(u->kicked - u->dropped),
+                      POSIX_FADV_DONTNEED);
+    u->dropped = u->kicked;
+#endif
+    u->kicked = u->written;
+}
+
+static ad_code flush_buf(upload *u, ad_error *err)
+{
+    ad_code rc = write_fd(u, u->buf, u->nbuf, err);
+    u->written += u->nbuf;
+    u->nbuf = 0;
+    if (!rc && u->written - u->kicked >= SPOOL_STEP) spool_writeback(u);
+    return rc;
+}
+
+/* Appends to the spool through the buffer. */
+static ad_code write_all(upload *u, const char *p, size_t n, ad_error *err)
+{
+    while (n) {
+        size_t k = SPOOL_BUF - u->nbuf;
+        ad_code rc;
+        if (k > n) k = n;
+        memcpy(u->buf + u->nbuf, p, k);
+        u->nbuf += k;
+        p += k;
+        n -= k;
+        if (u->nbuf == SPOOL_BUF && (rc = flush_buf(u, err))) return rc;
     }
     return AD_OK;
 }
@@ -130,7 +188,8 @@ static ad_code upload_begin(http_req *r, upload **out, ad_error *err)
     u->app = app;
     http_req_set_ctx(r, u, upload_free);
     u->mp = http_multipart_new(boundary, &mp_callbacks, u);
-    if (!u->mp) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    u->buf = malloc(SPOOL_BUF);
+    if (!u->mp || !u->buf) return ad_fail(err, AD_E_NOMEM, "out of memory");
     ad_uuid4(u->id);
     if ((size_t)snprintf(u->path, sizeof(u->path), "%s/%s.zip", app->spool_dir, u->id) >=
         sizeof(u->path))
@@ -167,6 +226,8 @@ static ad_code upload_finish(http_req *r, upload *u, ad_error *err)
     if (!u->file_done) return ad_fail(err, AD_E_BAD_REQUEST, "no \"file\" field in the form");
     if (u->nsig < 4)
         return ad_fail(err, AD_E_BAD_REQUEST, "the file field is not a zip archive (too short)");
+    rc = flush_buf(u, err);
+    if (rc) return rc;
     if (close(u->fd) != 0) {
         u->fd = -1;
         return ad_fail(err, AD_E_BACKEND, "cannot spool the upload: %s", strerror(errno));

@@ -8,16 +8,23 @@
  *   1. scan: headers only — entry count, names, types, encryption,
  *      duplicates, declared sizes against the limits — and asset.json read
  *      (at most 1 MiB) and checked. Nothing is stored if this fails.
- *   2. store: each regular file streamed in AD_INGEST_BUF pieces through
- *      SHA-256 (libcrypto), CRC-32 (zlib) and libmagic (first piece) into
- *      the blob store; every key is recorded in the job store before it is
- *      written, so a crash leaves a list of exactly what to remove. The
- *      bytes really produced are counted against the limits again (a
- *      declared size can lie).
+ *   2. store: each regular file streamed in blocks of the hash pipe
+ *      (core/hashpipe.h): SHA-256 on a second thread while this one runs
+ *      CRC-32 (zlib) and libmagic (first block) and writes the block to
+ *      the blob store. libarchive's own CRC check is off in this pass, so
+ *      each byte goes through CRC-32 once: the result, and the size, are
+ *      compared with the entry's central directory record (core/zip_cd.h),
+ *      found by where the entry's data starts. Every key is recorded in
+ *      the job store before it is written, so a crash leaves a list of
+ *      exactly what to remove. The bytes really produced are counted
+ *      against the limits again (a declared size can lie). The spool is
+ *      dropped from the page cache behind the reads (see drop_behind).
  *
  * Then the asset is registered through ad_registry_create. Any failure
- * removes every object the job stored. Memory per job is the buffer, the
- * list of names and the files[] JSON: it does not grow with file sizes.
+ * removes every object the job stored. Memory per job is the scan buffer,
+ * the hash pipe's blocks, the list of names, the directory table (one
+ * small record per entry) and the files[] JSON: it does not grow with
+ * file sizes.
  */
 #include "core/ingest.h"
 
@@ -27,7 +34,6 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <magic.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -40,6 +46,7 @@
 #include <zlib.h>
 
 #include "core/archive_rules.h"
+#include "core/hashpipe.h"
 #include "core/model.h"
 #include "core/zip_cd.h"
 #include "util/buf.h"
@@ -50,6 +57,7 @@
 #define PROGRESS_MS    250                  /* or milliseconds */
 #define MIME_SNIFF     ((size_t)64 << 10)   /* bytes libmagic looks at */
 #define EXPIRE_EVERY   60                   /* seconds between expiry sweeps */
+#define DROP_STEP      ((uint64_t)8 << 20)  /* spool bytes between two cache drops */
 
 struct ad_ingest {
     ad_ingest_opts o;
@@ -77,7 +85,11 @@ typedef struct run {
     uint64_t unpacked; /* bytes really produced */
     uint64_t last_progress;
     int64_t last_progress_ms;
-    json_t *files; /* files[] built so far */
+    json_t *files;  /* files[] built so far */
+    ad_zip_dir dir; /* the central directory, by data offset */
+    ad_hashpipe *hp;
+    int spool_fd;     /* for dropping what was read from the cache */
+    uint64_t dropped; /* spool bytes dropped so far */
 } run;
 
 static int fail(run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -103,12 +115,19 @@ static const char *entry_name(struct archive_entry *e)
     return n;
 }
 
-static int open_archive(run *R, struct archive **out)
+/* For the store pass (store set), libarchive leaves the CRC-32 check to
+ * us (see copy_entry) and reads in larger blocks. */
+static int open_archive(run *R, bool store, struct archive **out)
 {
     struct archive *a = archive_read_new();
     if (!a) return fail(R, "out of memory opening the archive");
     archive_read_support_format_zip_seekable(a);
-    if (archive_read_open_filename(a, R->job->source, AD_INGEST_BUF) != ARCHIVE_OK) {
+    if (store && archive_read_set_options(a, "zip:ignorecrc32") != ARCHIVE_OK) {
+        archive_read_free(a);
+        return fail(R, "libarchive has no zip:ignorecrc32 option");
+    }
+    if (archive_read_open_filename(a, R->job->source, store ? AD_INGEST_READ : AD_INGEST_BUF) !=
+        ARCHIVE_OK) {
         fail(R, "corrupt archive: %s", archive_error_string(a) ? archive_error_string(a) : "?");
         archive_read_free(a);
         return -1;
@@ -266,12 +285,13 @@ static int check_meta(run *R)
 
 /* Reads the archive from the start and hands every entry to fn; -1 on the
  * first failure (fn's, or a corrupt archive, recorded with fail()). */
-static int for_each_entry(run *R, int (*fn)(run *, struct archive *, struct archive_entry *))
+static int for_each_entry(run *R, bool store,
+                          int (*fn)(run *, struct archive *, struct archive_entry *))
 {
     struct archive *a = NULL;
     struct archive_entry *e;
     int r, rc = 0;
-    if (open_archive(R, &a)) return -1;
+    if (open_archive(R, store, &a)) return -1;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         if (fn(R, a, e)) {
             rc = -1;
@@ -287,7 +307,7 @@ static int for_each_entry(run *R, int (*fn)(run *, struct archive *, struct arch
 
 static int scan(run *R)
 {
-    int rc = for_each_entry(R, scan_entry);
+    int rc = for_each_entry(R, false, scan_entry);
     if (!rc && !R->meta) rc = fail(R, "asset.json missing at the root of the archive");
     if (!rc) rc = check_duplicates(R);
     if (!rc) rc = check_ratio(R, R->declared);
@@ -299,7 +319,6 @@ static int scan(run *R)
 /* --- pass 2: store --- */
 
 typedef struct file_sum {
-    EVP_MD_CTX *md;
     uLong crc;
     uint64_t size;
     char mime[128];
@@ -334,8 +353,9 @@ static void sniff(run *R, file_sum *s, const char *p, size_t n)
     snprintf(s->mime, sizeof(s->mime), "%s", m ? m : "application/octet-stream");
 }
 
-/* Takes one piece of the entry: limits, hashes, then the blob writer. */
-static int take_piece(run *R, ad_blob_writer *w, file_sum *s, const char *p, size_t n)
+/* Takes one block of the entry: limits, then SHA-256 (queued to the hash
+ * thread), CRC-32 and the blob writer on this thread, side by side. */
+static int take_block(run *R, ad_blob_writer *w, file_sum *s, const char *p, size_t n)
 {
     ad_error err = {0};
     if (atomic_load(R->stop)) {
@@ -343,8 +363,6 @@ static int take_piece(run *R, ad_blob_writer *w, file_sum *s, const char *p, siz
         return fail(R, "interrupted by shutdown");
     }
     if (s->size == 0) sniff(R, s, p, n);
-    EVP_DigestUpdate(s->md, p, n);
-    s->crc = crc32_z(s->crc, (const Bytef *)p, n);
     s->size += n;
     R->unpacked += n;
     R->job->bytes_done += n;
@@ -352,28 +370,52 @@ static int take_piece(run *R, ad_blob_writer *w, file_sum *s, const char *p, siz
         return fail(R, "total uncompressed size is over the limit of %llu bytes",
                     (unsigned long long)R->o->max_unpacked);
     if (check_ratio(R, R->unpacked)) return -1;
+    ad_hashpipe_submit(R->hp, n);
+    s->crc = crc32_z(s->crc, (const Bytef *)p, n);
     if (R->o->blobs->ops->writer_write(w, p, n, &err)) return fail(R, "storage error: %s", err.msg);
     record_progress(R, false);
     return 0;
 }
 
-/* Streams the current entry into w, straight from libarchive's buffers
- * (archive_read_data_block: no copy). */
-static int copy_entry(run *R, struct archive *a, ad_blob_writer *w, file_sum *s, const char *name)
+/* Drops from the page cache the spool bytes libarchive has read, every
+ * DROP_STEP bytes: a few megabytes of pages are then recycled instead of
+ * gigabytes of new ones touched (see zip_upload.c's spool_writeback). A
+ * job run again reads the spool back from the disk. */
+static void drop_behind(run *R, struct archive *a)
 {
-    const void *p;
-    size_t n;
-    la_int64_t off;
-    int r;
-    while ((r = archive_read_data_block(a, &p, &n, &off)) == ARCHIVE_OK) {
-        if ((uint64_t)off != s->size)
-            return fail(R, "corrupt archive: entry \"%.200s\": data out of order", name);
-        if (n && take_piece(R, w, s, p, n)) return -1;
+    la_int64_t pos = archive_filter_bytes(a, 0);
+    if (R->spool_fd < 0 || pos < 0 || (uint64_t)pos < R->dropped + DROP_STEP) return;
+    posix_fadvise(R->spool_fd, (off_t)R->dropped, (off_t)((uint64_t)pos - R->dropped),
+                  POSIX_FADV_DONTNEED);
+    R->dropped = (uint64_t)pos;
+}
+
+/* Streams the current entry into w in blocks of the hash pipe, then checks
+ * what came out against the central directory: libarchive's own CRC check
+ * is off in this pass (zip:ignorecrc32) so each byte goes through CRC-32
+ * once, here. */
+static int copy_entry(run *R, struct archive *a, const ad_zip_entry *ze, ad_blob_writer *w,
+                      file_sum *s, const char *name)
+{
+    for (;;) {
+        char *b = ad_hashpipe_block(R->hp);
+        la_ssize_t n = archive_read_data(a, b, AD_HASHPIPE_BLOCK);
+        drop_behind(R, a);
+        if (n < 0)
+            return fail(R, "corrupt archive: entry \"%.200s\": %s", name,
+                        archive_error_string(a) ? archive_error_string(a) : "unreadable data");
+        if (n == 0) break;
+        if (take_block(R, w, s, b, (size_t)n)) return -1;
     }
-    if (r != ARCHIVE_EOF)
-        return fail(R, "corrupt archive: entry \"%.200s\": %s", name,
-                    archive_error_string(a) ? archive_error_string(a) : "unreadable data");
     if (s->size == 0) sniff(R, s, "", 0);
+    if (s->size != ze->usize)
+        return fail(
+            R, "corrupt archive: entry \"%.200s\": %llu bytes, the central directory says %llu",
+            name, (unsigned long long)s->size, (unsigned long long)ze->usize);
+    if ((uint32_t)s->crc != ze->crc)
+        return fail(R,
+                    "corrupt archive: entry \"%.200s\": bad CRC-32 (%08lx, the archive says %08lx)",
+                    name, (unsigned long)s->crc, (unsigned long)ze->crc);
     return 0;
 }
 
@@ -428,26 +470,23 @@ static int add_file_entry(run *R, const char *name, const file_sum *s, const uns
     return rc;
 }
 
-static int write_entry(run *R, struct archive *a, const char *key, const char *name)
+static int write_entry(run *R, struct archive *a, const ad_zip_entry *ze, const char *key,
+                       const char *name)
 {
     const ad_blob_ops *ops = R->o->blobs->ops;
     ad_blob_writer *w = NULL;
     ad_error err = {0};
     file_sum s = {.crc = crc32(0, NULL, 0)};
-    unsigned char dig[EVP_MAX_MD_SIZE];
-    unsigned dlen = 0;
-    int rc = 0;
+    unsigned char dig[32];
+    int rc = 0, hashed;
     if (R->o->jobs->ops->add_key(R->o->jobs, R->job->id, key, &err))
         return fail(R, "job store error: %s", err.msg);
-    s.md = EVP_MD_CTX_new();
-    if (!s.md || !EVP_DigestInit_ex(s.md, EVP_sha256(), NULL)) rc = fail(R, "out of memory");
-    if (!rc && ops->writer_open(R->o->blobs, key, &w, &err))
-        rc = fail(R, "storage error: %s", err.msg);
-    if (!rc) rc = copy_entry(R, a, w, &s, name);
+    if (ops->writer_open(R->o->blobs, key, &w, &err)) rc = fail(R, "storage error: %s", err.msg);
+    if (!rc) rc = copy_entry(R, a, ze, w, &s, name);
+    hashed = ad_hashpipe_digest(R->hp, dig); /* also ends the stream of a failed entry */
+    if (!rc && hashed) rc = fail(R, "hashing failed");
     if (w && rc) ops->writer_abort(w);
     if (!rc && ops->writer_commit(w, &err)) rc = fail(R, "storage error: %s", err.msg);
-    if (!rc && !EVP_DigestFinal_ex(s.md, dig, &dlen)) rc = fail(R, "hashing failed");
-    EVP_MD_CTX_free(s.md);
     if (!rc) rc = add_file_entry(R, name, &s, dig);
     return rc;
 }
@@ -457,11 +496,20 @@ static int store_entry(run *R, struct archive *a, struct archive_entry *e)
     const char *name = entry_name(e);
     char key[AD_BLOB_KEY_MAX + 1];
     ad_error err = {0};
+    const ad_zip_entry *ze;
     if (archive_entry_filetype(e) != AE_IFREG || !name || strcmp(name, "asset.json") == 0) return 0;
     if ((size_t)snprintf(key, sizeof(key), "%s/%s", R->job->id, name) >= sizeof(key) ||
         ad_blob_key_check(key, &err))
         return fail(R, "entry \"%.200s\": cannot be stored under that name", name);
-    if (write_entry(R, a, key, name)) return -1;
+    /* libarchive has just read the local header: its position is the
+     * first byte of the entry's data, which names the directory record */
+    ze = ad_zip_dir_find(&R->dir, (uint64_t)archive_filter_bytes(a, 0));
+    if (!ze)
+        return fail(R,
+                    "corrupt archive: entry \"%.200s\" is not where the central directory "
+                    "puts it",
+                    name);
+    if (write_entry(R, a, ze, key, name)) return -1;
     R->job->files_done++;
     record_progress(R, false);
     return 0;
@@ -469,12 +517,15 @@ static int store_entry(run *R, struct archive *a, struct archive_entry *e)
 
 static int store(run *R)
 {
+    ad_error err = {0};
     R->job->files_total = R->nnames ? R->nnames - 1 : 0; /* all but asset.json */
     R->job->bytes_total = R->declared;
     record_progress(R, true);
     R->files = json_array();
     if (!R->files) return fail(R, "out of memory");
-    return for_each_entry(R, store_entry);
+    if (ad_hashpipe_new(&R->hp, &err)) return fail(R, "%s", err.msg);
+    R->spool_fd = open(R->job->source, O_RDONLY | O_CLOEXEC); /* -1: nothing dropped */
+    return for_each_entry(R, true, store_entry);
 }
 
 /* --- register --- */
@@ -576,6 +627,9 @@ static void run_free(run *R)
     json_decref(R->meta);
     json_decref(R->given);
     json_decref(R->files);
+    ad_zip_dir_free(&R->dir);
+    ad_hashpipe_free(R->hp);
+    if (R->spool_fd >= 0) close(R->spool_fd);
 }
 
 /* The raw central directory, before libarchive (see core/zip_cd.h). */
@@ -585,7 +639,7 @@ static int check_directory(run *R)
     int fd = open(R->job->source, O_RDONLY | O_CLOEXEC);
     ad_code rc;
     if (fd < 0) return fail(R, "cannot open the uploaded archive: %s", strerror(errno));
-    rc = ad_zip_cd_check(fd, R->spool_size, R->o->max_entries, &err);
+    rc = ad_zip_cd_read(fd, R->spool_size, R->o->max_entries, &R->dir, &err);
     close(fd);
     return rc ? fail(R, "%s", err.msg) : 0;
 }
@@ -639,7 +693,7 @@ static ad_job_state settle(run *R, int rc)
 static ad_job_state run_job(const ad_ingest_opts *o, const atomic_bool *stop, magic_t magic,
                             ad_job *job)
 {
-    run R = {.o = o, .stop = stop, .magic = magic, .job = job};
+    run R = {.o = o, .stop = stop, .magic = magic, .job = job, .spool_fd = -1};
     ad_job_state state;
     int rc = run_steps(&R);
     state = settle(&R, rc);

@@ -17,7 +17,8 @@
 #include "util/err.h"
 
 #define AD_INGEST_META_MAX ((size_t)1 << 20)   /* bytes of asset.json */
-#define AD_INGEST_BUF      ((size_t)256 << 10) /* bytes a worker streams at a time */
+#define AD_INGEST_BUF      ((size_t)256 << 10) /* bytes the scan reads at a time */
+#define AD_INGEST_READ     ((size_t)256 << 10) /* bytes the store pass reads at a time */
 
 typedef struct ad_ingest_opts {
     ad_jobs *jobs;          /* not owned */

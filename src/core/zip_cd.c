@@ -20,10 +20,6 @@
 #define Z64_EOCD_LEN 56
 #define VAR_MAX      (3 * 65535) /* name + extra + comment of one record */
 
-typedef struct span {
-    uint64_t off, len; /* a local header and its data, at least */
-} span;
-
 typedef struct cd_info {
     uint64_t count, size, off;
 } cd_info;
@@ -114,9 +110,9 @@ static const char *special_type(unsigned mode)
 }
 
 /* The zip64 extended information of one record, where the classic fields
- * are saturated. */
-static void zip64_extra(const unsigned char *x, size_t n, uint64_t *csize, uint64_t *off,
-                        bool usize_sat)
+ * are saturated (0xffffffff): they come in the order uncompressed size,
+ * compressed size, local header offset. */
+static void zip64_extra(const unsigned char *x, size_t n, ad_zip_entry *e)
 {
     while (n >= 4) {
         uint16_t id = u16(x), len = u16(x + 2);
@@ -124,9 +120,9 @@ static void zip64_extra(const unsigned char *x, size_t n, uint64_t *csize, uint6
         if ((size_t)len + 4 > n) return;
         end = p + len;
         if (id == 0x0001) {
-            if (usize_sat && p + 8 <= end) p += 8;
-            if (*csize == 0xffffffffu && p + 8 <= end) *csize = u64(p), p += 8;
-            if (*off == 0xffffffffu && p + 8 <= end) *off = u64(p);
+            if (e->usize == 0xffffffffu && p + 8 <= end) e->usize = u64(p), p += 8;
+            if (e->csize == 0xffffffffu && p + 8 <= end) e->csize = u64(p), p += 8;
+            if (e->header_off == 0xffffffffu && p + 8 <= end) e->header_off = u64(p);
             return;
         }
         x += 4 + len;
@@ -134,13 +130,12 @@ static void zip64_extra(const unsigned char *x, size_t n, uint64_t *csize, uint6
     }
 }
 
-static ad_code check_record(const unsigned char *h, const unsigned char *var, span *s,
+static ad_code check_record(const unsigned char *h, const unsigned char *var, ad_zip_entry *e,
                             ad_error *err)
 {
     size_t nlen = u16(h + 28), xlen = u16(h + 30);
     const char *why = NULL;
     unsigned sys = u16(h + 4) >> 8;
-    uint64_t csize = u32(h + 20), off = u32(h + 42);
     int shown = nlen > 200 ? 200 : (int)nlen;
     if (memchr(var, '\0', nlen))
         why = "name contains a NUL byte";
@@ -157,34 +152,57 @@ static ad_code check_record(const unsigned char *h, const unsigned char *var, sp
         name[shown] = '\0';
         return ad_fail(err, AD_E_INVALID, "entry \"%s\" %s", name, why);
     }
-    zip64_extra(var + nlen, xlen, &csize, &off, u32(h + 24) == 0xffffffffu);
-    s->off = off;
-    s->len = LFH_LEN + csize;
+    e->method = u16(h + 10);
+    e->crc = u32(h + 16);
+    e->csize = u32(h + 20);
+    e->usize = u32(h + 24);
+    e->header_off = u32(h + 42);
+    zip64_extra(var + nlen, xlen, e);
     return AD_OK;
 }
 
-static int cmp_span(const void *a, const void *b)
+static int cmp_entry(const void *a, const void *b)
 {
-    const span *x = a, *y = b;
-    return x->off < y->off ? -1 : x->off > y->off;
+    const ad_zip_entry *x = a, *y = b;
+    return x->header_off < y->header_off ? -1 : x->header_off > y->header_off;
 }
 
-static ad_code check_spans(span *s, uint64_t n, uint64_t cd_off, ad_error *err)
+static ad_code overlap(uint64_t off, ad_error *err)
+{
+    return ad_fail(err, AD_E_INVALID,
+                   "overlapping entries: entry data at offset %llu runs into the next entry or "
+                   "the central directory (zip bomb?)",
+                   (unsigned long long)off);
+}
+
+/* Sorts the entries by offset, checks that each local header and its data
+ * end before the next header (or the directory) and finds where the data
+ * starts: after the local header's own name and extra field, whose lengths
+ * may differ from the directory's. */
+static ad_code check_spans(int fd, ad_zip_entry *e, uint64_t n, uint64_t cd_off, ad_error *err)
 {
     uint64_t i;
-    qsort(s, (size_t)n, sizeof(*s), cmp_span);
+    qsort(e, (size_t)n, sizeof(*e), cmp_entry);
     for (i = 0; i < n; i++) {
-        uint64_t end = i + 1 < n ? s[i + 1].off : cd_off;
-        if (s[i].off > cd_off || s[i].len > end - s[i].off)
-            return ad_fail(err, AD_E_INVALID,
-                           "overlapping entries: entry data at offset %llu runs into the next "
-                           "entry or the central directory (zip bomb?)",
-                           (unsigned long long)s[i].off);
+        uint64_t end = i + 1 < n ? e[i + 1].header_off : cd_off;
+        unsigned char lh[LFH_LEN];
+        ad_code rc;
+        if (e[i].header_off > end || end - e[i].header_off < LFH_LEN ||
+            e[i].csize > end - e[i].header_off - LFH_LEN)
+            return overlap(e[i].header_off, err);
+        rc = read_at(fd, lh, LFH_LEN, e[i].header_off, err);
+        if (rc) return rc;
+        if (u32(lh) != 0x04034b50)
+            return ad_fail(err, AD_E_INVALID, "corrupt archive: no local header at offset %llu",
+                           (unsigned long long)e[i].header_off);
+        e[i].data_off = e[i].header_off + LFH_LEN + u16(lh + 26) + u16(lh + 28);
+        if (e[i].data_off > end || e[i].csize > end - e[i].data_off)
+            return overlap(e[i].header_off, err);
     }
     return AD_OK;
 }
 
-static ad_code walk(int fd, const cd_info *cd, span *spans, ad_error *err)
+static ad_code walk(int fd, const cd_info *cd, ad_zip_entry *entries, ad_error *err)
 {
     unsigned char h[CDH_LEN], *var = malloc(VAR_MAX);
     uint64_t pos = cd->off, end = cd->off + cd->size, i;
@@ -205,18 +223,22 @@ static ad_code walk(int fd, const cd_info *cd, span *spans, ad_error *err)
             break;
         }
         rc = read_at(fd, var, vlen, pos + CDH_LEN, err);
-        if (!rc) rc = check_record(h, var, &spans[i], err);
+        if (!rc) rc = check_record(h, var, &entries[i], err);
         pos += CDH_LEN + vlen;
     }
     free(var);
     return rc;
 }
 
-ad_code ad_zip_cd_check(int fd, uint64_t file_size, uint64_t max_entries, ad_error *err)
+ad_code ad_zip_cd_read(int fd, uint64_t file_size, uint64_t max_entries, ad_zip_dir *out,
+                       ad_error *err)
 {
     cd_info cd = {0};
-    span *spans;
-    ad_code rc = find_end(fd, file_size, &cd, err);
+    ad_zip_entry *entries;
+    ad_code rc;
+    out->e = NULL;
+    out->n = 0;
+    rc = find_end(fd, file_size, &cd, err);
     if (rc) return rc;
     if (cd.count > max_entries)
         return ad_fail(err, AD_E_INVALID, "more than %llu entries (the limit): %llu",
@@ -225,10 +247,45 @@ ad_code ad_zip_cd_check(int fd, uint64_t file_size, uint64_t max_entries, ad_err
         return ad_fail(err, AD_E_INVALID, "corrupt archive: central directory out of range");
     if (cd.count > cd.size / CDH_LEN)
         return ad_fail(err, AD_E_INVALID, "corrupt archive: entry count larger than the directory");
-    spans = malloc((size_t)(cd.count ? cd.count : 1) * sizeof(*spans));
-    if (!spans) return ad_fail(err, AD_E_NOMEM, "out of memory");
-    rc = walk(fd, &cd, spans, err);
-    if (!rc) rc = check_spans(spans, cd.count, cd.off, err);
-    free(spans);
+    entries = calloc((size_t)(cd.count ? cd.count : 1), sizeof(*entries));
+    if (!entries) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    rc = walk(fd, &cd, entries, err);
+    if (!rc) rc = check_spans(fd, entries, cd.count, cd.off, err);
+    if (rc) {
+        free(entries);
+        return rc;
+    }
+    out->e = entries;
+    out->n = (size_t)cd.count;
+    return AD_OK;
+}
+
+const ad_zip_entry *ad_zip_dir_find(const ad_zip_dir *d, uint64_t data_off)
+{
+    size_t lo = 0, hi = d->n;
+    /* sorted by header offset, and the data of entry i lies between its
+     * header and header i + 1, so data offsets are sorted too */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->e[mid].data_off < data_off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < d->n && d->e[lo].data_off == data_off ? &d->e[lo] : NULL;
+}
+
+void ad_zip_dir_free(ad_zip_dir *d)
+{
+    free(d->e);
+    d->e = NULL;
+    d->n = 0;
+}
+
+ad_code ad_zip_cd_check(int fd, uint64_t file_size, uint64_t max_entries, ad_error *err)
+{
+    ad_zip_dir d;
+    ad_code rc = ad_zip_cd_read(fd, file_size, max_entries, &d, err);
+    ad_zip_dir_free(&d);
     return rc;
 }

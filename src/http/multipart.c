@@ -6,6 +6,12 @@
  * start of a delimiter, keeping at most the delimiter's length minus one
  * for the next call. The body's first delimiter has no CRLF before it, so
  * the window starts with a virtual "\r\n".
+ *
+ * Inside a part's data, where nearly all the bytes of an upload are, input
+ * is not copied: once the bytes kept from the last call plus the first
+ * ones of the new input are known to hold no delimiter, the new input is
+ * searched where it lies and handed out from there (direct()), and only
+ * its last delimiter-length bytes are kept in the window.
  */
 #include "http/multipart.h"
 
@@ -250,8 +256,43 @@ static ad_code step(http_multipart *m, size_t *pos, bool *more, ad_error *err)
     return ad_fail(err, AD_E_BAD_REQUEST, "malformed multipart body");
 }
 
+/* The fast path of part data (see the header comment): sets *used to the
+ * number of input bytes it consumed, 0 when the normal path must take them
+ * (a delimiter is near, or too little input). */
+static ad_code direct(http_multipart *m, const char *p, size_t n, size_t *used, ad_error *err)
+{
+    size_t keep = m->dlen - 1, c = m->len;
+    const char *tail;
+    ad_code rc;
+    *used = 0;
+    if (m->state != S_DATA || n < 2 * m->dlen || c > keep) return AD_OK;
+    tail = p + n - keep;
+    /* a delimiter starting in the kept bytes ends within these */
+    memcpy(m->win + c, p, keep);
+    if (memmem(m->win, c + keep, m->delim, m->dlen)) return AD_OK;
+    m->len = 0;
+    if (c && (rc = m->cb->data(m->ctx, m->win, c, err))) return rc;
+    /* a delimiter in the input: the kept bytes are out, the normal path
+     * takes the input */
+    if (memmem(p, n, m->delim, m->dlen)) return AD_OK;
+    if ((rc = m->cb->data(m->ctx, p, (size_t)(tail - p), err))) return rc;
+    memcpy(m->win, tail, keep);
+    m->len = keep;
+    *used = n;
+    return AD_OK;
+}
+
 ad_code http_multipart_feed(http_multipart *m, const char *p, size_t n, ad_error *err)
 {
+    size_t used;
+    ad_code drc;
+    if (m->state == S_ERROR) return ad_fail(err, AD_E_BAD_REQUEST, "malformed multipart body");
+    drc = direct(m, p, n, &used, err);
+    if (drc) {
+        m->state = S_ERROR;
+        return drc;
+    }
+    if (used == n) return AD_OK;
     while (n) {
         size_t k = sizeof(m->win) - m->len, pos = 0;
         bool more = false;

@@ -6,6 +6,7 @@ expiry), atomicity (a failing job leaves no object) and jobs interrupted
 by SIGTERM or kill -9 (resumed or failed after a restart, never stuck).
 """
 
+import io
 import json
 import os
 import re
@@ -87,6 +88,29 @@ def test_upload_registers_asset_with_files(api, server):
     stored = Path(server.data_dir) / "blobs" / "o" / uid / "weights" / "model v1.bin"
     assert stored.read_bytes() == big
     assert uid + ".zip" not in spool_files(server.data_dir)
+
+
+def test_large_stored_and_deflated_entries_byte_exact(api, server):
+    """Entries over many of the pipeline's blocks and the blob writer's
+    writeback steps, stored (zip -0) and deflated, come back byte-exact
+    from /files with the SHA-256, CRC-32 and size of their bytes."""
+    aid = uniq("zip")
+    stored = os.urandom(40 * 1024 * 1024 + 5)
+    deflated = os.urandom(1 << 20) * 3 + b"tail"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", allowZip64=True) as z:
+        z.writestr("asset.json", json.dumps(asset_doc(aid)))
+        z.writestr(zipfile.ZipInfo("big/stored.bin"), stored, compress_type=zipfile.ZIP_STORED)
+        z.writestr(zipfile.ZipInfo("big/deflated.bin"), deflated, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr(zipfile.ZipInfo("empty.bin"), b"", compress_type=zipfile.ZIP_STORED)
+    st = upload_and_wait(api, buf.getvalue(), timeout=120)
+    assert st["status"] == "success", st
+    files = {f["asset_file_id"]: f for f in api.get(f"/assets/{aid}").json()["data"]["files"]}
+    for name, want in (("big/stored.bin", stored), ("big/deflated.bin", deflated), ("empty.bin", b"")):
+        md = files[name]["asset_file_metadata"]
+        assert md == {"size": len(want), "sha256": sha256(want), "crc32": crc32(want)}, name
+        r = api.get(f"/files/{st['upload_id']}/{name}")
+        assert r.status_code == 200 and r.content == want, name
 
 
 def test_url_segments_percent_encoded(api, server):

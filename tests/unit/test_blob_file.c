@@ -442,6 +442,19 @@ static void test_large(ad_blob *b)
     free(data);
 }
 
+/* An object over several writeback steps of the writer (8 MiB), written
+ * in pieces that do not divide them. */
+static void test_writeback_steps(ad_blob *b)
+{
+    const size_t n = 20 * 1024 * 1024 + 17;
+    uint8_t *data = random_bytes(n, 7);
+    ad_error err = {0};
+    ad_code rc = put(b, "assets/big/steps.bin", data, n, (1 << 20) + 3, &err);
+    CHECK(rc == AD_OK, "put 20 MiB: %s (%s)", ad_code_name(rc), err.msg);
+    expect_object(b, "assets/big/steps.bin", data, n, "20 MiB object");
+    free(data);
+}
+
 static void test_reopen(const char *url)
 {
     ad_blob *b = NULL;
@@ -522,6 +535,7 @@ int main(void)
         test_replace_remove(b);
         test_keys(b);
         test_large(b);
+        test_writeback_steps(b);
         CHECK(tmp_entries() == 0, "at the end .tmp has %d entries", tmp_entries());
         b->ops->close(b);
         test_reopen(url);

@@ -3,20 +3,25 @@
  * encoding, upload ids, the central directory checks (core/zip_cd.h) and
  * whole jobs run with ad_ingest_run on real stores in a temporary
  * directory (archives written with libarchive): success with files and
- * metadata per the contract, failures that leave no object behind.
+ * metadata per the contract, failures that leave no object behind; the
+ * SHA-256 pipe (core/hashpipe.h) against one-shot SHA-256, and large
+ * stored and deflated entries stored byte-exact with their checksums.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "core/archive_rules.h"
+#include "core/hashpipe.h"
 #include "core/ingest.h"
 #include "core/registry.h"
 #include "core/uuid.h"
@@ -139,6 +144,107 @@ static void test_zip_cd(void)
     CHECK(write(fd, "PK\x03\x04garbage", 11) == 11, "write");
     close(fd);
     CHECK(cd_check(path, 100, &err) == AD_E_INVALID && strstr(err.msg, "corrupt"), "%s", err.msg);
+}
+
+static void sha_hex(const unsigned char *d, char out[65])
+{
+    int i;
+    for (i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void sha_once(const char *p, size_t n, char out[65])
+{
+    unsigned char d[32];
+    unsigned len = 0;
+    EVP_Digest(p, n, d, &len, EVP_sha256(), NULL);
+    sha_hex(d, out);
+}
+
+/* A printable pseudo-random text of n bytes (write_zip takes C strings). */
+static char *text(size_t n, unsigned seed)
+{
+    char *t = malloc(n + 1);
+    size_t i;
+    for (i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        t[i] = (char)('!' + (seed >> 16) % 90);
+    }
+    t[n] = '\0';
+    return t;
+}
+
+/* Streams of many lengths, filled block by block, give the one-shot
+ * digest; a stream whose digest was taken starts afresh. */
+static void test_hashpipe(void)
+{
+    const size_t B = AD_HASHPIPE_BLOCK;
+    size_t lens[] = {0, 1, B - 1, B, B + 1, 7 * B + 17};
+    size_t max = 7 * B + 17, i;
+    char *data = text(max, 3);
+    ad_hashpipe *h = NULL;
+    ad_error err = {0};
+    CHECK(ad_hashpipe_new(&h, &err) == AD_OK, "%s", err.msg);
+    for (i = 0; h && i < sizeof(lens) / sizeof(lens[0]); i++) {
+        size_t off = 0;
+        unsigned char d[32];
+        char got[65], want[65];
+        while (off < lens[i]) {
+            size_t k = lens[i] - off < B ? lens[i] - off : B;
+            char *b = ad_hashpipe_block(h);
+            memcpy(b, data + off, k);
+            ad_hashpipe_submit(h, k);
+            off += k;
+        }
+        CHECK(ad_hashpipe_digest(h, d) == 0, "digest of %zu bytes", lens[i]);
+        sha_hex(d, got);
+        sha_once(data, lens[i], want);
+        CHECK(strcmp(got, want) == 0, "%zu bytes: %s, want %s", lens[i], got, want);
+    }
+    ad_hashpipe_free(h);
+    free(data);
+}
+
+/* The directory table: every entry found by where its data starts, with
+ * its sizes and CRC-32; a stored entry's bytes are at data_off. */
+static void test_zip_dir(void)
+{
+    char path[128];
+    char *big = text(300000, 5);
+    entry e[] = {{"asset.json", "{}", 0}, {"d/", NULL, 0}, {"d/big", big, 0}, {"e", "", 0}};
+    ad_zip_dir d = {0};
+    ad_error err = {0};
+    struct stat st;
+    int fd, store;
+    snprintf(path, sizeof(path), "%s/dir.zip", dir);
+    for (store = 0; store < 2; store++) {
+        size_t i;
+        write_zip(path, e, 4, store);
+        fd = open(path, O_RDONLY);
+        stat(path, &st);
+        CHECK(ad_zip_cd_read(fd, (uint64_t)st.st_size, 100, &d, &err) == AD_OK, "%s", err.msg);
+        CHECK(d.n == 4, "%zu entries", d.n);
+        for (i = 0; i < d.n; i++) {
+            const ad_zip_entry *z = &d.e[i];
+            CHECK(ad_zip_dir_find(&d, z->data_off) == z, "entry %zu found by its data offset", i);
+            CHECK(ad_zip_dir_find(&d, z->data_off + 1) == NULL || i + 1 < d.n, "no false match");
+            if (z->usize == 300000) {
+                CHECK(z->crc == (uint32_t)crc32(0, (const Bytef *)big, 300000), "crc of big");
+                CHECK(store ? z->method == 0 && z->csize == 300000 : z->method == 8, "method %u",
+                      z->method);
+                if (store) {
+                    char *got = malloc(300000);
+                    CHECK(pread(fd, got, 300000, (off_t)z->data_off) == 300000 &&
+                              memcmp(got, big, 300000) == 0,
+                          "stored bytes at data_off");
+                    free(got);
+                }
+            }
+        }
+        CHECK(ad_zip_dir_find(&d, 1) == NULL, "no entry's data starts at 1");
+        ad_zip_dir_free(&d);
+        close(fd);
+    }
+    free(big);
 }
 
 /* --- whole jobs --- */
@@ -273,6 +379,84 @@ static void test_job_failures(env *e)
     ad_job_clear(&job);
 }
 
+/* Large stored and deflated entries (many hash blocks, several writeback
+ * steps of the blob writer) are stored byte-exact, with the SHA-256,
+ * CRC-32 and size of their bytes in the metadata; a stored entry with one
+ * byte changed fails on its CRC-32 and leaves nothing. */
+static void test_job_large_entries(env *e)
+{
+    const size_t n1 = 40 * AD_HASHPIPE_BLOCK + 3, n2 = 3 * AD_HASHPIPE_BLOCK - 1;
+    char *s1 = text(n1, 11), *s2 = text(n2, 12), path[128], sha1[65], sha2[65], want[80];
+    entry files[] = {{"asset.json", ASSET("ing-big", "[]"), 0}, {"s.bin", s1, 0}, {"t.bin", s2, 0}};
+    const char *uid = "66666666-6666-4666-8666-666666666666",
+               *uid2 = "77777777-7777-4777-8777-777777777777";
+    char key[128];
+    ad_job job = {0};
+    ad_doc doc = {0};
+    ad_error err = {0};
+    int store;
+    sha_once(s1, n1, sha1);
+    sha_once(s2, n2, sha2);
+    for (store = 1; store >= 0; store--) {
+        snprintf(path, sizeof(path), "%s/big.zip", dir);
+        write_zip(path, files, 3, store);
+        CHECK(run_zip(e, path, store ? uid : uid2, &job) == AD_JOB_SUCCESS, "reason: %s",
+              job.reason);
+        CHECK(job.bytes_done == n1 + n2, "bytes %llu", (unsigned long long)job.bytes_done);
+        ad_job_clear(&job);
+        CHECK(ad_registry_get(e->reg, "ing-big", &doc, &err) == AD_OK, "%s", err.msg);
+        if (doc.json) {
+            snprintf(want, sizeof(want), "\"sha256\":\"%s\"", sha1);
+            CHECK(strstr(doc.json, want), "sha256 of s.bin");
+            snprintf(want, sizeof(want), "\"sha256\":\"%s\"", sha2);
+            CHECK(strstr(doc.json, want), "sha256 of t.bin");
+            snprintf(want, sizeof(want), "\"crc32\":\"%08lx\"",
+                     crc32(0, (const Bytef *)s1, (uInt)n1));
+            CHECK(strstr(doc.json, want), "crc32 of s.bin");
+            snprintf(want, sizeof(want), "\"size\":%zu", n1);
+            CHECK(strstr(doc.json, want), "size of s.bin");
+        }
+        ad_doc_free(&doc);
+        snprintf(key, sizeof(key), "%s/s.bin", store ? uid : uid2);
+        {
+            char *got = malloc(n1);
+            size_t off = 0, k = 1;
+            while (got && off < n1 && k) {
+                if (e->blobs->ops->read(e->blobs, key, off, got + off, n1 - off, &k, &err)) break;
+                off += k;
+            }
+            CHECK(got && off == n1 && memcmp(got, s1, n1) == 0, "s.bin stored byte-exact (%zu)",
+                  off);
+            free(got);
+        }
+        CHECK(ad_registry_delete(e->reg, "ing-big", AD_REV_ANY, &err) == AD_OK, "%s", err.msg);
+    }
+    /* one byte of the stored data changed: the CRC-32 no longer matches */
+    {
+        int fd;
+        char c;
+        ad_zip_dir d = {0};
+        struct stat st;
+        const char *uid3 = "88888888-8888-4888-8888-888888888888";
+        write_zip(path, files, 3, true);
+        fd = open(path, O_RDWR);
+        stat(path, &st);
+        CHECK(ad_zip_cd_read(fd, (uint64_t)st.st_size, 100, &d, &err) == AD_OK, "%s", err.msg);
+        CHECK(d.n == 3 && pread(fd, &c, 1, (off_t)d.e[1].data_off + 5000) == 1, "read");
+        c ^= 1;
+        CHECK(pwrite(fd, &c, 1, (off_t)d.e[1].data_off + 5000) == 1, "write");
+        ad_zip_dir_free(&d);
+        close(fd);
+        CHECK(run_zip(e, path, uid3, &job) == AD_JOB_FAILED, "bad crc");
+        CHECK(strstr(job.reason, "s.bin") && strstr(job.reason, "CRC-32"), "%s", job.reason);
+        ad_job_clear(&job);
+        snprintf(key, sizeof(key), "%s/s.bin", uid3);
+        CHECK(!blob_exists(e, key), "nothing left");
+    }
+    free(s1);
+    free(s2);
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;
@@ -288,9 +472,12 @@ int main(void)
     test_url();
     test_uuid();
     test_zip_cd();
+    test_zip_dir();
+    test_hashpipe();
     env_open(&e);
     test_job_success(&e);
     test_job_failures(&e);
+    test_job_large_entries(&e);
     env_close(&e);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("ingest");

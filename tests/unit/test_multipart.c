@@ -169,6 +169,93 @@ static void test_byte_by_byte_large(void)
     free(body);
 }
 
+/* --- random chunking of large parts (the parser's no-copy path) --- */
+
+typedef struct sink {
+    char *data; /* the data of every part, concatenated */
+    size_t len, cap;
+    unsigned begins, ends;
+} sink;
+
+static ad_code sink_begin(void *ctx, const char *name, const char *file, ad_error *err)
+{
+    (void)name, (void)file, (void)err;
+    ((sink *)ctx)->begins++;
+    return AD_OK;
+}
+
+static ad_code sink_data(void *ctx, const char *p, size_t n, ad_error *err)
+{
+    sink *k = ctx;
+    (void)err;
+    if (k->len + n <= k->cap) memcpy(k->data + k->len, p, n);
+    k->len += n;
+    return AD_OK;
+}
+
+static ad_code sink_end(void *ctx, ad_error *err)
+{
+    (void)err;
+    ((sink *)ctx)->ends++;
+    return AD_OK;
+}
+
+static const http_mp_callbacks sink_cbs = {sink_begin, sink_data, sink_end};
+
+/* Three parts of 200 000 bytes strewn with near-delimiters, fed in random
+ * pieces of 1 to 40 000 bytes: every data byte comes out once, in order. */
+static void test_random_chunks_large(void)
+{
+    static const char *near[] = {"\r\n--bound", "\r\n--boundarx", "\r\n-", "\r\n--", "\r"};
+    size_t part = 200000, cap = 3 * part + 1000, n = 0, i, j, want_len = 0;
+    char *body = malloc(cap), *want = malloc(3 * part);
+    unsigned seed = 12345, round;
+    for (j = 0; j < 3; j++) {
+        n += (size_t)snprintf(
+            body + n, cap - n,
+            "%s--boundary\r\nContent-Disposition: form-data; name=\"p%zu\"\r\n\r\n",
+            j ? "\r\n" : "", j);
+        for (i = 0; i < part;) {
+            seed = seed * 1103515245u + 12345u;
+            if ((seed >> 16) % 97 == 0) {
+                const char *x = near[(seed >> 8) % 5];
+                size_t k = strlen(x);
+                if (i + k > part) k = part - i;
+                memcpy(body + n, x, k), memcpy(want + want_len, x, k);
+                n += k, want_len += k, i += k;
+            } else {
+                body[n++] = want[want_len++] = (char)('a' + (seed >> 20) % 26);
+                i++;
+            }
+        }
+    }
+    n += (size_t)snprintf(body + n, cap - n, "\r\n--boundary--\r\n");
+    for (round = 0; round < 20; round++) {
+        sink k = {.data = malloc(3 * part), .cap = 3 * part};
+        http_multipart *m = http_multipart_new("boundary", &sink_cbs, &k);
+        ad_error err = {0};
+        ad_code rc = AD_OK;
+        for (i = 0; i < n && !rc;) {
+            size_t step;
+            seed = seed * 1103515245u + 12345u;
+            step = 1 + (seed >> 8) % (round % 2 ? 40000 : 300);
+            if (step > n - i) step = n - i;
+            rc = http_multipart_feed(m, body + i, step, &err);
+            i += step;
+        }
+        CHECK(rc == AD_OK, "round %u: %s", round, err.msg);
+        CHECK(http_multipart_done(m), "round %u: closing boundary seen", round);
+        CHECK(k.begins == 3 && k.ends == 3, "round %u: %u parts begun, %u ended", round, k.begins,
+              k.ends);
+        CHECK(k.len == want_len && memcmp(k.data, want, want_len) == 0,
+              "round %u: %zu data bytes out, %zu in", round, k.len, want_len);
+        http_multipart_free(m);
+        free(k.data);
+    }
+    free(body);
+    free(want);
+}
+
 static void expect_bad(const char *what, const char *body, size_t n, const char *word)
 {
     rec r;
@@ -241,6 +328,7 @@ int main(void)
     test_every_split();
     test_header_limit_any_split();
     test_byte_by_byte_large();
+    test_random_chunks_large();
     test_hostile();
     test_unterminated();
     return check_summary("multipart");
