@@ -36,6 +36,7 @@ enum opt_id {
     O_UPLOAD_MAX,
     O_MAX_UPLOADS,
     O_STATUS_TTL,
+    O_STAGE_UPLOADS,
     O_ZIP_MAX_ENTRIES,
     O_ZIP_MAX_UNPACKED,
     O_ZIP_MAX_RATIO,
@@ -91,6 +92,9 @@ static const struct setting {
      "largest POST /zip/upload body (10 GiB)"},
     {O_MAX_UPLOADS, "max-concurrent-uploads", "N", "ASSETD_MAX_CONCURRENT_UPLOADS", "4",
      "POST /zip/upload bodies received at once; one more gets 429"},
+    {O_STAGE_UPLOADS, "stage-uploads", "auto|on|off", "ASSETD_STAGE_UPLOADS", "auto",
+     "keep upload bodies in the blob store (uploads/ID.zip) so any instance can run the job; "
+     "auto: when the job store is shared (redis://)"},
     {O_STATUS_TTL, "status-ttl", "SECONDS", "ASSETD_STATUS_TTL", "604800",
      "how long a finished upload's status stays readable (7 days)"},
     {O_ZIP_MAX_ENTRIES, "zip-max-entries", "N", "ASSETD_ZIP_MAX_ENTRIES", "100000",
@@ -246,6 +250,12 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
         rc = set_uint(s, v, 1, 100000, &n, err);
         c->max_uploads = (unsigned)n;
         return rc;
+    case O_STAGE_UPLOADS:
+        if (strcmp(v, "auto") && strcmp(v, "on") && strcmp(v, "off"))
+            return ad_fail(err, AD_E_BAD_REQUEST, "--stage-uploads: auto, on or off, got \"%s\"",
+                           v);
+        c->stage_uploads = strcmp(v, "on") == 0 ? 1 : strcmp(v, "off") == 0 ? 0 : -1;
+        return AD_OK;
     case O_STATUS_TTL:
         return set_uint(s, v, 1, (uint64_t)10 * 365 * 86400, &c->status_ttl, err);
     case O_ZIP_MAX_ENTRIES:
@@ -318,6 +328,7 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
     c->max_header_bytes = 16384;
     c->max_uploads = 4;
     c->access_log = true;
+    c->stage_uploads = -1;
     c->shutdown_grace = 10;
     c->workers = 2;
     c->upload_max = 10ull << 30;

@@ -39,10 +39,11 @@ typedef struct ad_config {
     uint64_t upload_max;  /* bytes of an upload body */
     unsigned max_uploads; /* upload bodies received at once */
     uint64_t status_ttl;  /* seconds a finished upload's status stays */
+    int stage_uploads;    /* 1 on, 0 off, -1 auto (on with a shared job store) */
     uint64_t zip_max_entries;
     uint64_t zip_max_unpacked; /* bytes, all entries of an archive */
     uint64_t zip_max_ratio;    /* uncompressed bytes per archive byte */
-    bool insecure_no_auth; /* open (no token) serving allowed off loopback */
+    bool insecure_no_auth;     /* open (no token) serving allowed off loopback */
     bool help, version;
 } ad_config;
 

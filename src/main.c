@@ -119,6 +119,11 @@ static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size
     if (rc) return rc;
     app->jobs->ttl = (int64_t)cfg->status_ttl; /* Redis lets finished jobs expire by themselves */
     app->spool_dir = spool;
+    /* a job store other instances share (anything but local: and memory:)
+     * may hand a job to any of them: its archive must be where all can read */
+    app->stage_uploads = cfg->stage_uploads == 1 ||
+                         (cfg->stage_uploads == -1 && strncmp(cfg->jobs_url, "local:", 6) != 0 &&
+                          strncmp(cfg->jobs_url, "memory:", 7) != 0);
     app->upload_max = cfg->upload_max;
     o.jobs = app->jobs, o.blobs = app->blobs, o.reg = app->reg;
     o.public_url = cfg->public_url;
@@ -127,6 +132,7 @@ static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size
     o.max_unpacked = cfg->zip_max_unpacked;
     o.max_ratio = cfg->zip_max_ratio;
     o.status_ttl = (int64_t)cfg->status_ttl;
+    o.spool_dir = spool;
     rc = ad_ingest_start(&o, out, err);
     if (!rc) api_zip_sweep_spool(app);
     return rc;

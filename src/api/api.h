@@ -26,13 +26,16 @@ typedef struct ad_app {
     ad_meta *meta;
     ad_blob *blobs;
     const char *jobs_url;
-    const char *public_url; /* --public-url: base of asset_file_url, no trailing slash */
-    bool fetch_external;    /* --fetch-external: downloads GET files outside the store */
-    ad_jobs *jobs;          /* ZIP upload jobs (zip_upload.c) */
-    const char *spool_dir;  /* where upload bodies are spooled: <data>/spool */
-    uint64_t upload_max;    /* --upload-max: bytes of a POST /zip/upload body */
-    bool open_allowed;      /* no token needed while none exists (loopback or
-                               --insecure-no-auth) */
+    const char *public_url;            /* --public-url: base of asset_file_url, no trailing slash */
+    bool fetch_external;               /* --fetch-external: downloads GET files outside the store */
+    ad_jobs *jobs;                     /* ZIP upload jobs (zip_upload.c) */
+    const char *spool_dir;             /* where upload bodies are spooled: <data>/spool */
+    uint64_t upload_max;               /* --upload-max: bytes of a POST /zip/upload body */
+    bool stage_uploads;                /* upload bodies go to the blob store (uploads/<id>.zip)
+                                          instead of the local spool: any instance may run
+                                          the job */
+    bool open_allowed;                 /* no token needed while none exists (loopback or
+                                          --insecure-no-auth) */
     struct api_auth_cache *auth_cache; /* auth.c: whether any token exists */
 } ad_app;
 

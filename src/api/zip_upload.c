@@ -9,6 +9,11 @@
  * dropped. Once the body is
  * complete the job is queued in the job store and the client gets 202 with
  * the upload id; the ingest workers (core/ingest.h) do the rest.
+ *
+ * When uploads are staged (--stage-uploads: by default when the job store
+ * is shared by several instances), the same bytes stream into the blob
+ * store as "uploads/<id>.zip" instead, committed only once the body is
+ * complete, so whichever instance claims the job can fetch its archive.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +26,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/ingest.h"
 #include "core/uuid.h"
 #include "http/multipart.h"
 #include "util/log.h"
@@ -33,7 +39,9 @@ typedef struct upload {
     ad_app *app;
     http_multipart *mp;
     int fd;
-    char *buf; /* SPOOL_BUF bytes not yet written */
+    ad_blob_writer *bw; /* staging: the blob store writer instead of fd */
+    bool staged;        /* the staged object was committed */
+    char *buf;          /* SPOOL_BUF bytes not yet written */
     size_t nbuf;
     uint64_t written, kicked, dropped; /* spool bytes written, sent to disk, dropped */
     char id[AD_UUID_LEN + 1];
@@ -44,11 +52,22 @@ typedef struct upload {
     uint64_t size;
 } upload;
 
+static void staged_key(const upload *u, char *key, size_t cap)
+{
+    snprintf(key, cap, "uploads/%s.zip", u->id);
+}
+
 static void upload_free(void *p)
 {
     upload *u = p;
     if (u->fd >= 0) close(u->fd);
-    if (!u->handed_off && u->path[0]) unlink(u->path);
+    if (!u->handed_off && u->path[0] && !u->staged) unlink(u->path);
+    if (u->bw) u->app->blobs->ops->writer_abort(u->bw);
+    if (!u->handed_off && u->staged) {
+        char key[64];
+        staged_key(u, key, sizeof(key));
+        u->app->blobs->ops->remove(u->app->blobs, key, NULL);
+    }
     if (u->mp) http_multipart_free(u->mp);
     free(u->buf);
     free(u);
@@ -56,6 +75,7 @@ static void upload_free(void *p)
 
 static ad_code write_fd(upload *u, const char *p, size_t n, ad_error *err)
 {
+    if (u->bw) return u->app->blobs->ops->writer_write(u->bw, p, n, err);
     while (n) {
         ssize_t w = write(u->fd, p, n);
         if (w < 0 && errno == EINTR) continue;
@@ -96,7 +116,7 @@ static ad_code flush_buf(upload *u, ad_error *err)
     ad_code rc = write_fd(u, u->buf, u->nbuf, err);
     u->written += u->nbuf;
     u->nbuf = 0;
-    if (!rc && u->written - u->kicked >= SPOOL_STEP) spool_writeback(u);
+    if (!rc && u->fd >= 0 && u->written - u->kicked >= SPOOL_STEP) spool_writeback(u);
     return rc;
 }
 
@@ -191,6 +211,13 @@ static ad_code upload_begin(http_req *r, upload **out, ad_error *err)
     u->buf = malloc(SPOOL_BUF);
     if (!u->mp || !u->buf) return ad_fail(err, AD_E_NOMEM, "out of memory");
     ad_uuid4(u->id);
+    if (app->stage_uploads) {
+        char key[64];
+        staged_key(u, key, sizeof(key));
+        rc = app->blobs->ops->writer_open(app->blobs, key, &u->bw, err);
+        if (!rc) *out = u;
+        return rc;
+    }
     if ((size_t)snprintf(u->path, sizeof(u->path), "%s/%s.zip", app->spool_dir, u->id) >=
         sizeof(u->path))
         return ad_fail(err, AD_E_INTERNAL, "spool path too long");
@@ -228,12 +255,27 @@ static ad_code upload_finish(http_req *r, upload *u, ad_error *err)
         return ad_fail(err, AD_E_BAD_REQUEST, "the file field is not a zip archive (too short)");
     rc = flush_buf(u, err);
     if (rc) return rc;
+    snprintf(job.id, sizeof(job.id), "%s", u->id);
+    if (u->bw) {
+        ad_blob_writer *w = u->bw;
+        char key[64];
+        u->bw = NULL; /* commit frees it whatever the result */
+        rc = u->app->blobs->ops->writer_commit(w, err);
+        if (rc) return rc;
+        u->staged = true;
+        staged_key(u, key, sizeof(key));
+        snprintf(u->path, sizeof(u->path), AD_INGEST_STAGED "%s", key);
+        job.source = u->path;
+        job.bytes_total = u->size;
+        rc = u->app->jobs->ops->create(u->app->jobs, &job, err);
+        if (!rc) u->handed_off = true;
+        return rc;
+    }
     if (close(u->fd) != 0) {
         u->fd = -1;
         return ad_fail(err, AD_E_BACKEND, "cannot spool the upload: %s", strerror(errno));
     }
     u->fd = -1;
-    snprintf(job.id, sizeof(job.id), "%s", u->id);
     job.source = u->path;
     job.bytes_total = u->size;
     rc = u->app->jobs->ops->create(u->app->jobs, &job, err);

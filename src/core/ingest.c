@@ -88,8 +88,10 @@ typedef struct run {
     json_t *files;  /* files[] built so far */
     ad_zip_dir dir; /* the central directory, by data offset */
     ad_hashpipe *hp;
-    int spool_fd;     /* for dropping what was read from the cache */
-    uint64_t dropped; /* spool bytes dropped so far */
+    int spool_fd;           /* for dropping what was read from the cache */
+    uint64_t dropped;       /* spool bytes dropped so far */
+    const char *src;        /* the archive on local disk: the job's source, or fetched */
+    char fetched[PATH_MAX]; /* a staged source's local copy ("" if none) */
 } run;
 
 static int fail(run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -126,7 +128,7 @@ static int open_archive(run *R, bool store, struct archive **out)
         archive_read_free(a);
         return fail(R, "libarchive has no zip:ignorecrc32 option");
     }
-    if (archive_read_open_filename(a, R->job->source, store ? AD_INGEST_READ : AD_INGEST_BUF) !=
+    if (archive_read_open_filename(a, R->src, store ? AD_INGEST_READ : AD_INGEST_BUF) !=
         ARCHIVE_OK) {
         fail(R, "corrupt archive: %s", archive_error_string(a) ? archive_error_string(a) : "?");
         archive_read_free(a);
@@ -524,7 +526,7 @@ static int store(run *R)
     R->files = json_array();
     if (!R->files) return fail(R, "out of memory");
     if (ad_hashpipe_new(&R->hp, &err)) return fail(R, "%s", err.msg);
-    R->spool_fd = open(R->job->source, O_RDONLY | O_CLOEXEC); /* -1: nothing dropped */
+    R->spool_fd = open(R->src, O_RDONLY | O_CLOEXEC); /* -1: nothing dropped */
     return for_each_entry(R, true, store_entry);
 }
 
@@ -618,6 +620,33 @@ static void remove_objects(const ad_ingest_opts *o, const char *id)
                err.msg);
 }
 
+static const char *staged_key(const ad_job *job);
+
+/* Removes a finished job's archive: the spool file, or the staged object. */
+static void discard_source(const ad_ingest_opts *o, const ad_job *job)
+{
+    const char *key = staged_key(job);
+    ad_error err = {0};
+    if (!job->source) return;
+    if (!key) {
+        unlink(job->source);
+    } else if (o->blobs->ops->remove(o->blobs, key, &err)) {
+        char e[AD_ERROR_MSG_MAX];
+        ad_log(AD_LOG_WARN, "msg=\"cannot remove a staged archive\" upload=%s error=\"%s\"",
+               job->id, log_safe(e, sizeof(e), err.msg));
+    }
+}
+
+/* Whether a job's archive is still there to run it again. */
+static bool source_exists(const ad_ingest_opts *o, const ad_job *job)
+{
+    const char *key = staged_key(job);
+    uint64_t size;
+    if (!job->source) return false;
+    if (!key) return access(job->source, R_OK) == 0;
+    return o->blobs->ops->stat(o->blobs, key, &size, NULL) == AD_OK;
+}
+
 static void run_free(run *R)
 {
     size_t i;
@@ -630,13 +659,14 @@ static void run_free(run *R)
     ad_zip_dir_free(&R->dir);
     ad_hashpipe_free(R->hp);
     if (R->spool_fd >= 0) close(R->spool_fd);
+    if (R->fetched[0]) unlink(R->fetched);
 }
 
 /* The raw central directory, before libarchive (see core/zip_cd.h). */
 static int check_directory(run *R)
 {
     ad_error err = {0};
-    int fd = open(R->job->source, O_RDONLY | O_CLOEXEC);
+    int fd = open(R->src, O_RDONLY | O_CLOEXEC);
     ad_code rc;
     if (fd < 0) return fail(R, "cannot open the uploaded archive: %s", strerror(errno));
     rc = ad_zip_cd_read(fd, R->spool_size, R->o->max_entries, &R->dir, &err);
@@ -644,12 +674,64 @@ static int check_directory(run *R)
     return rc ? fail(R, "%s", err.msg) : 0;
 }
 
+static const char *staged_key(const ad_job *job)
+{
+    size_t n = strlen(AD_INGEST_STAGED);
+    return job->source && strncmp(job->source, AD_INGEST_STAGED, n) == 0 ? job->source + n : NULL;
+}
+
+/* A staged archive is copied from the blob store to this instance's spool
+ * directory (<id>.fetch; libarchive and the central-directory check want a
+ * seekable local file), through the streaming reader when the store has
+ * one. The copy is removed when the run ends. */
+static int fetch_source(run *R, const char *key)
+{
+    ad_blob *b = R->o->blobs;
+    ad_error err = {0};
+    uint64_t off = 0;
+    int fd;
+    ad_code rc = AD_OK;
+    if (!R->o->spool_dir) return fail(R, "no spool directory to fetch the staged archive to");
+    if ((size_t)snprintf(R->fetched, sizeof(R->fetched), "%s/%s.fetch", R->o->spool_dir,
+                         R->job->id) >= sizeof(R->fetched))
+        return fail(R, "spool path too long");
+    fd = open(R->fetched, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        R->fetched[0] = '\0';
+        return fail(R, "cannot create a local copy of the staged archive: %s", strerror(errno));
+    }
+    for (;;) {
+        size_t got = 0, done = 0;
+        rc = b->ops->read(b, key, off, R->buf, AD_INGEST_BUF, &got, &err);
+        if (rc || got == 0) break;
+        while (done < got) {
+            ssize_t w = write(fd, R->buf + done, got - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                close(fd);
+                return fail(R, "cannot write a local copy of the staged archive: %s",
+                            strerror(errno));
+            }
+            done += (size_t)w;
+        }
+        off += got;
+    }
+    close(fd);
+    if (rc == AD_E_NOT_FOUND) return fail(R, "the uploaded archive is gone (staged %s)", key);
+    if (rc) return fail(R, "cannot read the staged archive: %s", err.msg);
+    R->src = R->fetched;
+    return 0;
+}
+
 static int run_steps(run *R)
 {
     struct stat st;
+    const char *key = staged_key(R->job);
     R->buf = malloc(AD_INGEST_BUF);
     if (!R->buf) return fail(R, "out of memory");
-    if (!R->job->source || stat(R->job->source, &st) != 0)
+    R->src = R->job->source;
+    if (key && fetch_source(R, key)) return -1;
+    if (!R->src || stat(R->src, &st) != 0)
         return fail(R, "the uploaded archive is gone (%s)", strerror(errno));
     R->spool_size = (uint64_t)st.st_size;
     if (check_directory(R) || scan(R) || store(R)) return -1;
@@ -685,7 +767,7 @@ static ad_job_state settle(run *R, int rc)
                              &err))
         ad_log(AD_LOG_ERROR, "msg=\"cannot record a job's end\" upload=%s error=\"%s\"", job->id,
                err.msg);
-    if (state != AD_JOB_QUEUED && job->source) unlink(job->source);
+    if (state != AD_JOB_QUEUED) discard_source(o, job);
     log_end(R, state, rc);
     return state;
 }
@@ -770,13 +852,13 @@ static bool take_over(const ad_ingest_opts *o, ad_job *job)
     if (registered) {
         o->jobs->ops->clear_keys(o->jobs, job->id, &err);
         o->jobs->ops->finish(o->jobs, job->id, AD_JOB_SUCCESS, NULL, &err);
-        if (job->source) unlink(job->source);
+        discard_source(o, job);
         outcome = "success";
     } else {
         remove_objects(o, job->id);
         job->bytes_done = job->files_done = 0;
         o->jobs->ops->progress(o->jobs, job, &err);
-        if (job->source && access(job->source, R_OK) == 0) {
+        if (source_exists(o, job)) {
             settled = false;
         } else {
             o->jobs->ops->finish(o->jobs, job->id, AD_JOB_FAILED,

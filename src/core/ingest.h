@@ -30,7 +30,16 @@ typedef struct ad_ingest_opts {
     uint64_t max_unpacked; /* bytes, all entries together */
     uint64_t max_ratio;    /* unpacked bytes per archive byte */
     int64_t status_ttl;    /* seconds a finished job stays readable */
+    /* Where a job whose archive is staged in the blob store (source
+     * "blob:<key>", see AD_INGEST_STAGED) is fetched to while it runs: this
+     * instance's spool directory. NULL: staged sources fail. */
+    const char *spool_dir;
 } ad_ingest_opts;
+
+/* A job's source is either a local spool file (a path) or, when uploads are
+ * staged so that any instance sharing the stores can run the job, this
+ * prefix and a blob key ("blob:uploads/<upload_id>.zip"). */
+#define AD_INGEST_STAGED "blob:"
 
 typedef struct ad_ingest ad_ingest;
 

@@ -268,7 +268,8 @@ static void env_open(env *e)
     CHECK(ad_blob_open(url, &e->blobs, &err) == AD_OK, "%s", err.msg);
     CHECK(ad_jobs_open("memory:", &e->jobs, &err) == AD_OK, "%s", err.msg);
     e->reg = ad_registry_new(e->meta);
-    e->o = (ad_ingest_opts){e->jobs, e->blobs, e->reg, "http://h:1/", 1, 1000, 1 << 30, 1000, 3600};
+    e->o = (ad_ingest_opts){e->jobs, e->blobs, e->reg, "http://h:1/", 1,
+                            1000,    1 << 30,  1000,   3600,          dir};
 }
 
 static void env_close(env *e)
@@ -294,7 +295,8 @@ static ad_job_state run_zip(env *e, const char *path, const char *id, ad_job *ou
     snprintf(job.id, sizeof(job.id), "%s", id);
     job.source = (char *)path;
     CHECK(e->jobs->ops->create(e->jobs, &job, &err) == AD_OK, "%s", err.msg);
-    CHECK(e->jobs->ops->claim(e->jobs, 0, &job, &err) == AD_OK, "%s", err.msg);
+    CHECK(e->jobs->ops->claim(e->jobs, 0, &job, &err) == AD_OK, "claim %s: %s (%s)", id, err.msg,
+          job.id);
     s = ad_ingest_run(&e->o, &job);
     ad_job_clear(&job);
     e->jobs->ops->get(e->jobs, id, out, &err);
@@ -343,6 +345,62 @@ static void test_job_success(env *e)
     }
     ad_doc_free(&doc);
     CHECK(blob_exists(e, "11111111-1111-4111-8111-111111111111/d/b c.bin"), "object stored");
+}
+
+/* Copies the file at path into the blob store under key. */
+static void stage(env *e, const char *path, const char *key)
+{
+    ad_blob_writer *w = NULL;
+    ad_error err = {0};
+    char buf[4096];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    CHECK(f && e->blobs->ops->writer_open(e->blobs, key, &w, &err) == AD_OK, "%s", err.msg);
+    if (!f || !w) {
+        if (f) fclose(f);
+        return;
+    }
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        CHECK(e->blobs->ops->writer_write(w, buf, n, &err) == AD_OK, "%s", err.msg);
+    fclose(f);
+    CHECK(e->blobs->ops->writer_commit(w, &err) == AD_OK, "%s", err.msg);
+}
+
+/* An archive staged in the blob store ("blob:<key>", what an instance
+ * sharing its stores with others queues): fetched to the spool directory,
+ * ingested, and removed from the store and the spool when the job ends;
+ * a staged archive that is gone fails the job with the reason. */
+static void test_job_staged(env *e)
+{
+    char path[128], fetched[192];
+    const char *id = "5a5a5a5a-5a5a-4a5a-8a5a-5a5a5a5a5a5a";
+    entry files[] = {{"asset.json", ASSET("ing-staged", "[]"), 0}, {"w/x.bin", "staged!", 0}};
+    ad_job job = {0};
+    ad_doc doc = {0};
+    ad_error err = {0};
+    snprintf(path, sizeof(path), "%s/staged.zip", dir);
+    write_zip(path, files, 2, false);
+    stage(e, path, "uploads/5a5a5a5a-5a5a-4a5a-8a5a-5a5a5a5a5a5a.zip");
+    unlink(path);
+    CHECK(run_zip(e, AD_INGEST_STAGED "uploads/5a5a5a5a-5a5a-4a5a-8a5a-5a5a5a5a5a5a.zip", id,
+                  &job) == AD_JOB_SUCCESS,
+          "staged: %s", job.reason);
+    ad_job_clear(&job);
+    CHECK(ad_registry_get(e->reg, "ing-staged", &doc, &err) == AD_OK, "%s", err.msg);
+    CHECK(doc.json && strstr(doc.json, "\"asset_file_ids\":[\"w/x.bin\"]"), "%s",
+          doc.json ? doc.json : "");
+    ad_doc_free(&doc);
+    CHECK(blob_exists(e, "5a5a5a5a-5a5a-4a5a-8a5a-5a5a5a5a5a5a/w/x.bin"), "file stored");
+    CHECK(!blob_exists(e, "uploads/5a5a5a5a-5a5a-4a5a-8a5a-5a5a5a5a5a5a.zip"),
+          "staged archive removed after success");
+    snprintf(fetched, sizeof(fetched), "%s/%s.fetch", dir, id);
+    CHECK(access(fetched, F_OK) != 0, "local copy removed");
+
+    CHECK(run_zip(e, AD_INGEST_STAGED "uploads/6b6b6b6b-6b6b-4b6b-8b6b-6b6b6b6b6b6b.zip",
+                  "6b6b6b6b-6b6b-4b6b-8b6b-6b6b6b6b6b6b", &job) == AD_JOB_FAILED,
+          "a staged archive that is gone fails");
+    CHECK(strstr(job.reason, "gone"), "reason: %s", job.reason);
+    ad_job_clear(&job);
 }
 
 static void test_job_failures(env *e)
@@ -478,6 +536,7 @@ int main(void)
     test_job_success(&e);
     test_job_failures(&e);
     test_job_large_entries(&e);
+    test_job_staged(&e);
     env_close(&e);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("ingest");
