@@ -13,7 +13,9 @@ test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full 
            # the fuzz targets (tests/fuzz): clang with its sanitizer and libFuzzer
            # runtimes (libclang-rt-14-dev is only a Recommends of clang-14), and
            # llvm for llvm-symbolizer (readable stack traces)
-           clang libclang-rt-14-dev llvm)
+           clang libclang-rt-14-dev llvm
+           # Ceph RGW for the S3 blob store tests (scripts/servers/ceph.sh)
+           ceph-mon ceph-osd radosgw ceph-common)
 # npm, for graphql-js (tests/graphql); a nodejs package that ships npm itself
 # (NodeSource's) conflicts with Debian's separate npm package
 command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)

@@ -15,6 +15,18 @@ cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
+# --- Ceph RGW (S3 blob store tests): scripts/servers/ceph.sh -----------
+# on_exit: cleanup functions run on EXIT, shared by every server block
+declare -p on_exit >/dev/null 2>&1 || {
+  on_exit=()
+  trap 'for f in "${on_exit[@]}"; do "$f" || true; done' EXIT
+}
+ceph_dir=$(mktemp -d /tmp/assetd-ceph-XXXXXX)
+stop_ceph() { bash scripts/servers/ceph.sh stop "$ceph_dir"; rm -rf "$ceph_dir"; }
+on_exit+=(stop_ceph)
+eval "$(bash scripts/servers/ceph.sh start "$ceph_dir")"
+# --- end Ceph RGW --------------------------------------------------------
+
 echo "== unit tests (CTest) =="
 (cd "$build" && ctest --output-on-failure)
 
