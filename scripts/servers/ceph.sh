@@ -19,6 +19,7 @@
 # On success stdout has exactly:
 #   export ASSETD_TEST_S3_URL='s3://KEY:SECRET@assetd-test?endpoint=...'
 #   export ASSETD_TEST_S3_ENDPOINT=http://127.0.0.1:PORT AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...
+#   export ASSETD_TEST_RGW_LOG=DIR/log/client.rgw.a.log   (one access line per request)
 # (also saved in DIR/env); diagnostics go to stderr.
 set -euo pipefail
 
@@ -134,17 +135,17 @@ mon_data = $dir/mon/\$cluster-\$id
 osd_data = $dir/osd/\$cluster-\$id
 osd_objectstore = memstore
 memstore_device_bytes = $(( ${CEPH_MEMSTORE_GB:-4} * 1024 * 1024 * 1024 ))
-osd_max_object_name_len = 460
-osd_max_object_namespace_len = 64
 osd_op_num_shards = 1
 osd_op_num_threads_per_shard = 2
 mon_osd_full_ratio = 0.97
 mon_osd_nearfull_ratio = 0.95
 [client.rgw.a]
+# tcp_nodelay: without it every GET with a body waits ~40 ms (Nagle on
+# RGW's side against the client's delayed ACK)
 # radosgw's own defaults ask for cephx and a "secure" monitor session
 auth_client_required = none
 ms_mon_client_mode = crc
-rgw_frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw_frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw_data = $dir/rgw
 rgw_dns_name = localhost
 rgw_enable_usage_log = false
@@ -183,6 +184,7 @@ EOF
   {
     echo "export ASSETD_TEST_S3_URL='s3://$access:$secret@$bucket?endpoint=http://127.0.0.1:$rgw_port&region=us-east-1&addressing=path'"
     echo "export ASSETD_TEST_S3_ENDPOINT=http://127.0.0.1:$rgw_port AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret"
+    echo "export ASSETD_TEST_RGW_LOG=$dir/log/client.rgw.a.log"
   } >"$dir/env"
   chmod 600 "$dir/env"
   cat "$dir/env"
