@@ -51,7 +51,9 @@ static const struct setting {
     {O_DATA, "data", "DIR", "ASSETD_DATA", "./data", "data directory of the embedded stores"},
     {O_META, "meta", "URL", "ASSETD_META", "sqlite://DIR/registry.db",
      "meta store: sqlite:///path.db"},
-    {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs", "blob store: file:///dir"},
+    {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs",
+     "blob store: file:///dir, or s3://[KEY:SECRET@]BUCKET[/PREFIX]?endpoint=URL&region=R "
+     "(docs/backends/s3.md)"},
     {O_JOBS, "jobs", "URL", "ASSETD_JOBS", "local://DIR/jobs.db",
      "job store of ZIP uploads: local:///path.db (persisted), memory: (lost on restart)"},
     {O_PUBLIC_URL, "public-url", "URL", "ASSETD_PUBLIC_URL", "http://FIRST-LISTEN-ADDRESS",

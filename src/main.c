@@ -117,8 +117,15 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
         ad_log(AD_LOG_ERROR, "msg=\"cannot start\" error=\"%s\"", err.msg);
         goto out;
     }
-    ad_log(AD_LOG_INFO, "msg=started meta=\"%s\" blobs=\"%s\" jobs=\"%s\" public_url=\"%s\"",
-           cfg->meta_url, cfg->blobs_url, cfg->jobs_url, cfg->public_url);
+    {
+        /* URLs may carry credentials (s3://KEY:SECRET@…): never logged */
+        char meta_s[512], blobs_s[512], jobs_s[512];
+        ad_blob_url_redact(cfg->meta_url, meta_s, sizeof(meta_s));
+        ad_blob_url_redact(cfg->blobs_url, blobs_s, sizeof(blobs_s));
+        ad_blob_url_redact(cfg->jobs_url, jobs_s, sizeof(jobs_s));
+        ad_log(AD_LOG_INFO, "msg=started meta=\"%s\" blobs=\"%s\" jobs=\"%s\" public_url=\"%s\"",
+               meta_s, blobs_s, jobs_s, cfg->public_url);
+    }
     while (sigwait(sigs, &sig) != 0) {
     }
     ad_log(AD_LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -504,6 +504,7 @@ static ad_code s3_writer_write(ad_blob_writer *w, const void *p, size_t n, ad_er
     ad_error e = {0};
     ad_code rc = AD_OK;
     if (w->failed) return w_fail(w, w->failed, &w->ferr, err);
+    if (n == 0) return AD_OK;
     if (!w->multipart) {
         if ((uint64_t)w->fill_len + n < w->b->cl.conf.threshold) {
             if ((rc = w_reserve(w, w->fill_len + n, &e))) return w_fail(w, rc, &e, err);

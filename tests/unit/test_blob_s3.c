@@ -138,7 +138,7 @@ static void test_multipart_streaming(ad_blob *b)
     CHECK(rc == AD_OK, "writing 12 MiB: %s (%s)", ad_code_name(rc), err.msg);
     {
         ad_buf l, parts;
-        char q[300], id[512] = "", key[200];
+        char q[700], id[512] = "", key[200];
         const char *s, *e;
         ad_buf_init(&l, 1 << 20);
         ad_buf_init(&parts, 1 << 20);
