@@ -137,8 +137,7 @@ osd_objectstore = memstore
 memstore_device_bytes = $(( ${CEPH_MEMSTORE_GB:-4} * 1024 * 1024 * 1024 ))
 osd_op_num_shards = 1
 osd_op_num_threads_per_shard = 2
-mon_osd_full_ratio = 0.97
-mon_osd_nearfull_ratio = 0.95
+mon_data_avail_warn = 10
 [client.rgw.a]
 # tcp_nodelay: without it every GET with a body waits ~40 ms (Nagle on
 # RGW's side against the client's delayed ACK)
@@ -149,6 +148,11 @@ rgw_frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw_data = $dir/rgw
 rgw_dns_name = localhost
 rgw_enable_usage_log = false
+# deleted objects' data is freed by RGW's garbage collector, by default two
+# hours later: memstore would fill up in a benchmark
+rgw_gc_obj_min_wait = 5
+rgw_gc_processor_period = 5
+rgw_gc_processor_max_time = 5
 rgw_thread_pool_size = 64
 EOF
   local c=(-c "$conf")

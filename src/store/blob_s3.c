@@ -84,9 +84,9 @@ static uint64_t etag_version(const char *etag)
 /* Open, close, ping                                                        */
 /* ------------------------------------------------------------------------ */
 
-static ad_code bucket_head(s3_blob *b, const char *bucket, long *status, ad_error *err)
+static ad_code bucket_head(s3_blob *b, const char *bucket, bool once, long *status, ad_error *err)
 {
-    s3_req rq = {.method = "HEAD", .bucket = bucket};
+    s3_req rq = {.method = "HEAD", .bucket = bucket, .once = once};
     char what[WHAT_MAX];
     ad_code rc;
     s3_what(what, sizeof(what), "HEAD", bucket, NULL);
@@ -95,7 +95,8 @@ static ad_code bucket_head(s3_blob *b, const char *bucket, long *status, ad_erro
     if (!rc && rq.status != 200 && rq.status != 404) {
         /* HEAD has no body to explain itself: ask again with a GET that
          * needs the same permission, for S3's error Code and Message */
-        s3_req again = {.method = "GET", .bucket = bucket, .query = "list-type=2&max-keys=1"};
+        s3_req again = {
+            .method = "GET", .bucket = bucket, .query = "list-type=2&max-keys=1", .once = once};
         ad_buf xml;
         ad_buf_init(&xml, S3_XML_MAX);
         again.xml = &xml;
@@ -163,7 +164,7 @@ static ad_code open_conf(s3_conf *conf, ad_blob **out, bool create, ad_error *er
         free(b);
         return rc;
     }
-    rc = bucket_head(b, b->cl.conf.bucket, &status, err);
+    rc = bucket_head(b, b->cl.conf.bucket, false, &status, err);
     if (!rc && status == 404) {
         if (create) {
             rc = bucket_put(b, b->cl.conf.bucket, b->cl.conf.region, err);
@@ -202,7 +203,7 @@ static ad_code s3_ping(ad_blob *base, ad_error *err)
 {
     s3_blob *b = (s3_blob *)base;
     long status = 0;
-    ad_code rc = bucket_head(b, b->cl.conf.bucket, &status, err);
+    ad_code rc = bucket_head(b, b->cl.conf.bucket, true, &status, err); /* no retries */
     if (!rc && status == 404)
         rc = ad_fail(err, AD_E_UNAVAILABLE, "S3 bucket %s does not exist any more",
                      b->cl.conf.bucket);
@@ -294,20 +295,28 @@ static ad_code s3_remove(ad_blob *base, const char *key, ad_error *err)
 /* Writer                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* One part upload in flight, on a connection of its own. */
+typedef struct w_slot {
+    s3_conn *k;
+    s3_req rq;
+    char *buf;     /* part_size bytes of room */
+    unsigned part; /* its part number; 0 when the slot is free */
+} w_slot;
+
 struct ad_blob_writer {
     s3_blob *b;
-    s3_conn *k;
+    s3_conn *k; /* for the requests that are not parts */
     char key[S3_KEY_MAX + 1];
     char what[WHAT_MAX];
     char *fill; /* bytes not yet sent */
     size_t fill_len, fill_cap;
-    char *fly; /* the part in flight (part_size bytes of room) */
-    bool multipart, in_flight;
+    bool multipart;
     char upload_id[UPLOADID_MAX];
-    char query[UPLOADID_MAX * 3 + 64];
-    unsigned parts; /* parts started */
-    s3_req part;    /* the part in flight */
-    ad_buf done;    /* <Part> elements of the finished parts, for Complete */
+    char query[UPLOADID_MAX * 3 + 64]; /* "uploadId=…" */
+    unsigned parts;                    /* parts started */
+    w_slot *slots;                     /* conf.parallel of them */
+    char **etags;                      /* of parts 1.., NULL until finished */
+    unsigned etags_cap;
     ad_code failed; /* the first failure; writes after it fail the same way */
     ad_error ferr;
 };
@@ -335,7 +344,11 @@ static ad_code s3_writer_open(ad_blob *base, const char *key, ad_blob_writer **o
         return rc;
     }
     w->b = b;
-    ad_buf_init(&w->done, 4u << 20); /* 10000 parts of ~100 bytes */
+    w->slots = calloc((size_t)b->cl.conf.parallel, sizeof(*w->slots));
+    if (!w->slots) {
+        free(w);
+        return oom(err);
+    }
     s3_what(w->what, sizeof(w->what), "PUT", b->cl.conf.bucket, w->key);
     *out = w;
     return AD_OK;
@@ -396,46 +409,82 @@ static ad_code w_initiate(ad_blob_writer *w, ad_error *err)
 /* Records part n's ETag for CompleteMultipartUpload. */
 static ad_code w_part_done(ad_blob_writer *w, unsigned n, const char *etag, ad_error *err)
 {
-    bool bad = false;
     if (!etag[0]) return ad_fail(err, AD_E_BACKEND, "S3 %s: part %u has no ETag", w->what, n);
-    bad |= ad_buf_printf(&w->done, "<Part><PartNumber>%u</PartNumber><ETag>", n) != AD_OK;
-    for (const char *p = etag; *p && !bad; p++) {
-        const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
-        bad |= (rep ? ad_buf_puts(&w->done, rep) : ad_buf_append(&w->done, p, 1)) != AD_OK;
+    if (n > w->etags_cap) {
+        unsigned cap = w->etags_cap ? w->etags_cap : 64;
+        char **e;
+        while (cap < n) cap *= 2;
+        if (!(e = realloc(w->etags, cap * sizeof(*e)))) return oom(err);
+        memset(e + w->etags_cap, 0, (cap - w->etags_cap) * sizeof(*e));
+        w->etags = e;
+        w->etags_cap = cap;
     }
-    bad |= ad_buf_puts(&w->done, "</ETag></Part>") != AD_OK;
-    return bad ? oom(err) : AD_OK;
+    free(w->etags[n - 1]);
+    if (!(w->etags[n - 1] = strdup(etag))) return oom(err);
+    return AD_OK;
 }
 
-static void part_query(ad_blob_writer *w, unsigned n, char *out, size_t cap)
+/* Ends slot s's transfer (waiting for it), retrying it when it failed in
+ * a way worth retrying; frees the slot. */
+static ad_code w_wait_slot(ad_blob_writer *w, w_slot *s, ad_error *err)
 {
-    snprintf(out, cap, "partNumber=%u&%s", n, w->query);
-}
-
-/* Waits for the part in flight; retries it (blocking) when it failed in a
- * way worth retrying. */
-static ad_code w_wait(ad_blob_writer *w, ad_error *err)
-{
-    s3_req *rq = &w->part;
+    s3_req *rq = &s->rq;
     char what[WHAT_MAX + 32];
     ad_code rc = AD_OK;
-    if (!w->in_flight) return AD_OK;
-    while (!s3_pump(w->k, 1000)) {
+    if (!s->part) return AD_OK;
+    while (!s3_pump(s->k, 1000)) {
     }
-    s3_finish(w->k, rq);
-    w->in_flight = false;
-    snprintf(what, sizeof(what), "%s (part %u)", w->what, w->parts);
+    s3_finish(s->k, rq);
+    snprintf(what, sizeof(what), "%s (part %u)", w->what, s->part);
     if (s3_retryable(rq) && w->b->cl.conf.retries > 0) {
         s3_backoff(1);
-        rc = s3_perform(&w->b->cl, w->k, rq, what, err);
+        rc = s3_perform(&w->b->cl, s->k, rq, what, err);
     } else if (rq->curl_rc != CURLE_OK) {
         rc = s3_fail(&w->b->cl, rq, what, err);
     }
     if (!rc && rq->status != 200) rc = s3_fail(&w->b->cl, rq, what, err);
-    if (!rc) rc = w_part_done(w, w->parts, rq->etag, err);
+    if (!rc) rc = w_part_done(w, s->part, rq->etag, err);
     free((char *)rq->query);
     rq->query = NULL;
+    s->part = 0;
     return rc;
+}
+
+/* Waits for every part in flight, oldest first. */
+static ad_code w_wait_all(ad_blob_writer *w, ad_error *err)
+{
+    ad_code rc = AD_OK;
+    for (;;) {
+        w_slot *oldest = NULL;
+        for (int i = 0; i < w->b->cl.conf.parallel; i++)
+            if (w->slots[i].part && (!oldest || w->slots[i].part < oldest->part))
+                oldest = &w->slots[i];
+        if (!oldest) return rc;
+        if (!rc)
+            rc = w_wait_slot(w, oldest, err);
+        else
+            oldest->part = 0; /* after a failure the rest is cancelled by the caller */
+    }
+}
+
+/* A free slot: one that is free, else the oldest part's once it ends. */
+static ad_code w_free_slot(ad_blob_writer *w, w_slot **out, ad_error *err)
+{
+    w_slot *oldest = NULL;
+    for (int i = 0; i < w->b->cl.conf.parallel; i++) {
+        w_slot *s = &w->slots[i];
+        if (s->part && s3_pump(s->k, 0)) { /* ended meanwhile: collect it */
+            ad_code rc = w_wait_slot(w, s, err);
+            if (rc) return rc;
+        }
+        if (!s->part) {
+            *out = s;
+            return AD_OK;
+        }
+        if (!oldest || s->part < oldest->part) oldest = s;
+    }
+    *out = oldest;
+    return w_wait_slot(w, oldest, err);
 }
 
 /* Sends the first len bytes of fill as the next part, in the background. */
@@ -443,39 +492,41 @@ static ad_code w_ship(ad_blob_writer *w, size_t len, ad_error *err)
 {
     size_t part = w->b->cl.conf.part_size;
     char q[sizeof(w->query) + 32], *qs;
-    ad_code rc = w_wait(w, err);
-    if (rc) return rc;
+    w_slot *s = NULL;
+    ad_code rc;
     if (w->parts >= S3_MAX_PARTS)
         return ad_fail(err, AD_E_TOO_LARGE,
                        "S3 %s: object over %u parts of %zu bytes (raise part_size)", w->what,
                        S3_MAX_PARTS, part);
-    if (!w->fly && !(w->fly = malloc(part))) return oom(err);
+    if ((rc = w_free_slot(w, &s, err))) return rc;
+    if (!s->buf && !(s->buf = malloc(part))) return oom(err);
+    if (!s->k && !(s->k = s3_conn_get(&w->b->cl))) return oom(err);
     if (len == w->fill_len && w->fill_cap == part) { /* the usual case: swap the buffers */
-        char *t = w->fly;
-        w->fly = w->fill;
+        char *t = s->buf;
+        s->buf = w->fill;
         w->fill = t;
     } else {
-        memcpy(w->fly, w->fill, len);
+        memcpy(s->buf, w->fill, len);
         memmove(w->fill, w->fill + len, w->fill_len - len);
     }
     w->fill_len -= len;
     w->parts++;
-    part_query(w, w->parts, q, sizeof(q));
+    snprintf(q, sizeof(q), "partNumber=%u&%s", w->parts, w->query);
     if (!(qs = strdup(q))) return oom(err);
-    memset(&w->part, 0, offsetof(s3_req, status));
-    w->part.method = "PUT";
-    w->part.key = w->key;
-    w->part.query = qs;
-    w->part.body = w->fly;
-    w->part.body_len = len;
-    rc = s3_start(&w->b->cl, w->k, &w->part, err);
+    memset(&s->rq, 0, offsetof(s3_req, status));
+    s->rq.method = "PUT";
+    s->rq.key = w->key;
+    s->rq.query = qs;
+    s->rq.body = s->buf;
+    s->rq.body_len = len;
+    rc = s3_start(&w->b->cl, s->k, &s->rq, err);
     if (rc) {
         free(qs);
-        w->part.query = NULL;
+        s->rq.query = NULL;
         return rc;
     }
-    w->in_flight = true;
-    s3_pump(w->k, 0);
+    s->part = w->parts;
+    s3_pump(s->k, 0);
     return AD_OK;
 }
 
@@ -520,36 +571,45 @@ static ad_code s3_writer_write(ad_blob_writer *w, const void *p, size_t n, ad_er
         w->fill_len += take, c += take, n -= take;
         if (w->fill_len == part && (rc = w_ship(w, part, &e))) return w_fail(w, rc, &e, err);
     }
-    if (w->in_flight) s3_pump(w->k, 0); /* keep the part moving between writes */
+    for (int i = 0; i < w->b->cl.conf.parallel; i++) /* keep the parts moving */
+        if (w->slots[i].part) s3_pump(w->slots[i].k, 0);
     return AD_OK;
 }
 
 static void w_free(ad_blob_writer *w)
 {
-    free((char *)w->part.query);
-    s3_req_free(&w->part);
-    s3_conn_put(&w->b->cl, w->k); /* a slot with a transfer in it is dropped */
-    ad_buf_free(&w->done);
+    for (int i = 0; w->slots && i < w->b->cl.conf.parallel; i++) {
+        w_slot *s = &w->slots[i];
+        free((char *)s->rq.query);
+        s3_req_free(&s->rq);
+        s3_conn_put(&w->b->cl, s->k); /* a slot with a transfer in it is dropped */
+        free(s->buf);
+    }
+    for (unsigned i = 0; i < w->etags_cap; i++) free(w->etags[i]);
+    free(w->etags);
+    free(w->slots);
+    s3_conn_put(&w->b->cl, w->k);
     free(w->fill);
-    free(w->fly);
     free(w);
 }
 
-/* Stops the part in flight and aborts the multipart upload. */
+/* Stops the parts in flight and aborts the multipart upload. */
 static void w_cancel(ad_blob_writer *w)
 {
-    if (w->in_flight) {
-        s3_finish(w->k, &w->part); /* removing it mid-transfer closes that connection */
-        w->in_flight = false;
+    for (int i = 0; w->slots && i < w->b->cl.conf.parallel; i++) {
+        w_slot *s = &w->slots[i];
+        if (s->part) s3_finish(s->k, &s->rq); /* removed mid-transfer: its connection closes */
+        s->part = 0;
     }
     if (w->multipart) {
         s3_req rq = {.method = "DELETE", .key = w->key, .query = w->query};
         char what[WHAT_MAX];
         ad_error e = {0};
+        ad_code rc = w_conn(w, &e);
         s3_what(what, sizeof(what), "DELETE (abort multipart upload)", w->b->cl.conf.bucket,
                 w->key);
-        if (s3_perform(&w->b->cl, w->k, &rq, what, &e) == AD_OK && rq.status != 204 &&
-            rq.status != 200 && rq.status != 404)
+        if (!rc) rc = s3_perform(&w->b->cl, w->k, &rq, what, &e);
+        if (!rc && rq.status != 204 && rq.status != 200 && rq.status != 404)
             s3_fail(&w->b->cl, &rq, what, &e);
         s3_req_free(&rq);
         w->multipart = false;
@@ -586,11 +646,21 @@ static ad_code w_complete(ad_blob_writer *w, ad_error *err)
     ad_buf body, xml;
     char what[WHAT_MAX];
     ad_code rc = AD_OK;
-    ad_buf_init(&body, w->done.len + sizeof(head) + sizeof(tail));
+    ad_buf_init(&body, (size_t)w->parts * (S3_ETAG_MAX * 5 + 64) + sizeof(head) + sizeof(tail));
     ad_buf_init(&xml, S3_XML_MAX);
-    if (ad_buf_puts(&body, head) || ad_buf_append(&body, w->done.data, w->done.len) ||
-        ad_buf_puts(&body, tail))
-        rc = oom(err);
+    rc = ad_buf_puts(&body, head) ? oom(err) : AD_OK;
+    for (unsigned n = 1; !rc && n <= w->parts; n++) {
+        const char *etag = n <= w->etags_cap ? w->etags[n - 1] : NULL;
+        bool bad = !etag;
+        bad = bad || ad_buf_printf(&body, "<Part><PartNumber>%u</PartNumber><ETag>", n);
+        for (const char *p = etag; !bad && *p; p++) { /* the ETag, XML-escaped */
+            const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
+            bad = (rep ? ad_buf_puts(&body, rep) : ad_buf_append(&body, p, 1)) != AD_OK;
+        }
+        bad = bad || ad_buf_puts(&body, "</ETag></Part>");
+        if (bad) rc = etag ? oom(err) : ad_fail(err, AD_E_INTERNAL, "S3: part %u unfinished", n);
+    }
+    if (!rc && ad_buf_puts(&body, tail)) rc = oom(err);
     rq.body = body.data;
     rq.body_len = body.len;
     rq.xml = &xml;
@@ -623,7 +693,7 @@ static ad_code s3_writer_commit(ad_blob_writer *w, ad_error *err)
         rc = w_put_single(w, err);
     } else {
         if (w->fill_len || w->parts == 0) rc = w_ship(w, w->fill_len, err);
-        if (!rc) rc = w_wait(w, err);
+        if (!rc) rc = w_wait_all(w, err);
         if (!rc) rc = w_complete(w, err);
         if (!rc) w->multipart = false; /* nothing left to abort */
     }
@@ -858,7 +928,7 @@ static ad_code s3_bucket_exists(ad_blob *base, const char *name, bool *exists, a
     long status = 0;
     ad_code rc = ad_blob_bucket_check(name, err);
     if (rc) return rc;
-    rc = bucket_head(b, name, &status, err);
+    rc = bucket_head(b, name, false, &status, err);
     if (!rc) *exists = status == 200;
     return rc;
 }

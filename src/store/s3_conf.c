@@ -9,6 +9,7 @@
  *   addressing=path|virtual          default path with an endpoint, virtual without
  *   part_size=8MiB                   multipart part size (5 MiB .. 5 GiB)
  *   multipart_threshold=16MiB        objects this big or bigger go multipart
+ *   parallel=4                       part uploads in flight per object (1 .. 16)
  *   retries=4                        attempts after the first (0 .. 20)
  *   connect_timeout=10               seconds
  *   stall_timeout=60                 seconds without a byte moving
@@ -23,6 +24,7 @@
  * quoted. Secrets are wiped from memory when freed.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,18 +148,34 @@ static ad_code set_endpoint(s3_conf *c, const char *v, ad_error *err)
 
 typedef struct params {
     char *endpoint, *region, *addressing, *credentials, *profile;
-    char *part_size, *threshold, *retries, *connect_timeout, *stall_timeout;
+    char *part_size, *threshold, *parallel, *retries, *connect_timeout, *stall_timeout;
 } params;
 
 static void params_free(params *p)
 {
     free(p->endpoint), free(p->region), free(p->addressing), free(p->credentials);
-    free(p->profile), free(p->part_size), free(p->threshold), free(p->retries);
+    free(p->profile), free(p->part_size), free(p->threshold), free(p->parallel), free(p->retries);
     free(p->connect_timeout), free(p->stall_timeout);
 }
 
 static ad_code parse_params(const char *q, params *p, ad_error *err)
 {
+    static const struct {
+        const char *name;
+        size_t off;
+    } names[] = {
+        {"endpoint", offsetof(params, endpoint)},
+        {"region", offsetof(params, region)},
+        {"addressing", offsetof(params, addressing)},
+        {"credentials", offsetof(params, credentials)},
+        {"profile", offsetof(params, profile)},
+        {"part_size", offsetof(params, part_size)},
+        {"multipart_threshold", offsetof(params, threshold)},
+        {"parallel", offsetof(params, parallel)},
+        {"retries", offsetof(params, retries)},
+        {"connect_timeout", offsetof(params, connect_timeout)},
+        {"stall_timeout", offsetof(params, stall_timeout)},
+    };
     while (*q) {
         size_t n = strcspn(q, "&"), k = strcspn(q, "=");
         char **slot = NULL, name[32];
@@ -170,30 +188,12 @@ static ad_code parse_params(const char *q, params *p, ad_error *err)
                            (int)(n < 64 ? n : 64), q);
         memcpy(name, q, k);
         name[k] = '\0';
-        if (!strcmp(name, "endpoint"))
-            slot = &p->endpoint;
-        else if (!strcmp(name, "region"))
-            slot = &p->region;
-        else if (!strcmp(name, "addressing"))
-            slot = &p->addressing;
-        else if (!strcmp(name, "credentials"))
-            slot = &p->credentials;
-        else if (!strcmp(name, "profile"))
-            slot = &p->profile;
-        else if (!strcmp(name, "part_size"))
-            slot = &p->part_size;
-        else if (!strcmp(name, "multipart_threshold"))
-            slot = &p->threshold;
-        else if (!strcmp(name, "retries"))
-            slot = &p->retries;
-        else if (!strcmp(name, "connect_timeout"))
-            slot = &p->connect_timeout;
-        else if (!strcmp(name, "stall_timeout"))
-            slot = &p->stall_timeout;
-        else
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (!strcmp(name, names[i].name)) slot = (char **)((char *)p + names[i].off);
+        if (!slot)
             return ad_fail(err, AD_E_BAD_REQUEST,
                            "S3 URL: unknown parameter \"%s\" (known: endpoint, region, "
-                           "addressing, part_size, multipart_threshold, retries, "
+                           "addressing, part_size, multipart_threshold, parallel, retries, "
                            "connect_timeout, stall_timeout, credentials, profile)",
                            name);
         free(*slot);
@@ -421,6 +421,11 @@ static ad_code parse(const char *url, s3_conf *c, params *p, ad_error *err)
             return ad_fail(err, AD_E_BAD_REQUEST,
                            "S3 URL: multipart_threshold must be a size from 5MiB to 5GiB");
         c->threshold = v;
+    }
+    c->parallel = 4;
+    if (p->parallel) {
+        if ((rc = parse_number("parallel", p->parallel, 1, 16, &v, err))) return rc;
+        c->parallel = (int)v;
     }
     c->retries = 4;
     if (p->retries) {

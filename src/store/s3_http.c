@@ -454,7 +454,7 @@ ad_code s3_perform(s3_client *c, s3_conn *k, s3_req *rq, const char *what, ad_er
     int attempt;
     ad_code rc = AD_OK;
     if (own && !(k = s3_conn_get(c))) return ad_fail(err, AD_E_NOMEM, "out of memory");
-    for (attempt = 0; attempt <= c->conf.retries; attempt++) {
+    for (attempt = 0; attempt <= (rq->once ? 0 : c->conf.retries); attempt++) {
         if (attempt) s3_backoff(attempt);
         rc = s3_start(c, k, rq, err);
         if (rc) break;
@@ -484,7 +484,7 @@ ad_code s3_fail(const s3_client *c, const s3_req *rq, const char *what, ad_error
         return ad_fail(err, AD_E_BACKEND, "S3 %s: the answer was longer than expected", what);
     if (rq->curl_rc != CURLE_OK) {
         return ad_fail(err, AD_E_UNAVAILABLE, "S3 %s: %s://%s unreachable after %d attempts: %s",
-                       what, c->conf.scheme, c->conf.authority, c->conf.retries + 1,
+                       what, c->conf.scheme, c->conf.authority, rq->once ? 1 : c->conf.retries + 1,
                        rq->curl_msg[0] ? rq->curl_msg : curl_easy_strerror(rq->curl_rc));
     }
     error_field(rq, "Code", code, sizeof(code));
@@ -508,7 +508,7 @@ ad_code s3_fail(const s3_client *c, const s3_req *rq, const char *what, ad_error
     else if (!strcmp(code, "RequestTimeTooSkewed"))
         hint = " (this machine's clock is off)";
     else if (rq->status >= 500 || rq->status == 429)
-        hint = c->conf.retries ? " (after every retry)" : "";
+        hint = c->conf.retries && !rq->once ? " (after every retry)" : "";
     return ad_fail(err, ac, "S3 %s: HTTP %ld%s%s%s%s%s", what, rq->status, code[0] ? " " : "", code,
                    msg[0] ? ": " : "", msg, hint);
 }

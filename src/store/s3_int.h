@@ -42,6 +42,7 @@ typedef struct s3_conf {
     char *prefix; /* "" or "some/prefix/" (with the trailing slash) */
     size_t part_size;
     uint64_t threshold; /* objects of this many bytes or more go multipart */
+    int parallel;       /* part uploads in flight per writer */
     int retries;        /* attempts after the first */
     long connect_timeout_ms;
     long stall_timeout_s; /* a transfer moving no byte for this long fails */
@@ -93,6 +94,7 @@ typedef struct s3_req {
     const char *range; /* "bytes=0-99" */
     const char *if_match;
     const char *content_type;
+    bool once; /* no retries (a readiness probe answers at once) */
     /* where a 2xx body goes: write_fn, else sink (a fixed buffer of
      * sink_cap bytes; more is an error), else xml (up to S3_XML_MAX) */
     s3_write_fn write_fn;
@@ -168,10 +170,11 @@ void s3_what(char *out, size_t cap, const char *method, const char *bucket, cons
  * (tags of S3's answers never nest inside an element of the same name),
  * decodes the five entities and numeric references into out (cap bytes,
  * terminated) and moves *pos past it. 1 found, 0 none left, -1 malformed
- * or longer than cap. Never reads outside [0, n). */
+ * or longer than cap. Never reads outside [0, n); xml may be NULL. */
 int s3_xml_next(const char *xml, size_t n, size_t *pos, const char *tag, char *out, size_t cap);
-/* Same, but only inside the first <within>…</within> at or after *pos:
- * the element's [start, end) offsets go to *start and *end. */
+/* Finds the next element <tag>…</tag> at or after *pos without decoding
+ * it: the offsets of its content go to *start and *end (a self-closing
+ * <tag/> has start == end), and *pos moves past it. 1, 0 or -1 as above. */
 int s3_xml_element(const char *xml, size_t n, size_t *pos, const char *tag, size_t *start,
                    size_t *end);
 
