@@ -21,7 +21,9 @@ test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full 
            clang libclang-rt-14-dev llvm
            # the PostgreSQL server the meta store tests run against
            # (scripts/servers/postgres.sh)
-           postgresql)
+           postgresql
+           # Ceph RGW for the S3 blob store tests (scripts/servers/ceph.sh)
+           ceph-mon ceph-osd radosgw ceph-common)
 # npm, for graphql-js (tests/graphql); a nodejs package that ships npm itself
 # (NodeSource's) conflicts with Debian's separate npm package
 command -v npm >/dev/null 2>&1 || test_pkgs+=(npm)

@@ -46,6 +46,12 @@ on_exit stop_pg
 pg_env=$(bash scripts/servers/postgres.sh start "$pg_dir") # ASSETD_TEST_PG_URL, _DIR
 eval "$pg_env"
 # --- end PostgreSQL ---
+# --- Ceph RGW (S3 blob store tests): scripts/servers/ceph.sh -----------
+ceph_dir=$(mktemp -d /tmp/assetd-ceph-XXXXXX)
+stop_ceph() { bash scripts/servers/ceph.sh stop "$ceph_dir"; rm -rf "$ceph_dir"; }
+on_exit stop_ceph
+eval "$(bash scripts/servers/ceph.sh start "$ceph_dir")" # ASSETD_TEST_S3_URL, …
+# --- end Ceph RGW --------------------------------------------------------
 
 echo "== unit tests (CTest) =="
 (cd "$build" && ctest --output-on-failure)

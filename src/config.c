@@ -59,7 +59,9 @@ static const struct setting {
     {O_META, "meta", "URL", "ASSETD_META", "sqlite://DIR/registry.db",
      "meta store: sqlite:///path.db, postgresql://user@host:port/db[?schema=NAME] or "
      "mongodb://host:port/db (docs/backends/)"},
-    {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs", "blob store: file:///dir"},
+    {O_BLOBS, "blobs", "URL", "ASSETD_BLOBS", "file://DIR/blobs",
+     "blob store: file:///dir, or s3://[KEY:SECRET@]BUCKET[/PREFIX]?endpoint=URL&region=R "
+     "(docs/backends/s3.md)"},
     {O_JOBS, "jobs", "URL", "ASSETD_JOBS", "local://DIR/jobs.db",
      "job store of ZIP uploads: local:///path.db (persisted), memory: (lost on restart), "
      "redis://[:PASS@]HOST:PORT/DB (shared by instances; docs/backends/redis.md)"},

@@ -193,6 +193,7 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
         goto out;
     }
     {
+        /* URLs may carry credentials (s3://KEY:SECRET@…): never logged */
         char meta_s[512], blobs_s[512], jobs_s[512];
         ad_url_redact(cfg->meta_url, meta_s, sizeof(meta_s));
         ad_url_redact(cfg->blobs_url, blobs_s, sizeof(blobs_s));

@@ -4,6 +4,10 @@
  * every file of `files` in its order, each stored (not recompressed) and
  * streamed from the blob store.
  *
+ * Stored files are read through the blob store's descriptor (the file
+ * store: pread on one open file), else its sequential reader (S3: one GET
+ * per file for the whole download, not one per chunk), else ranged reads.
+ *
  * Everything that can fail is settled before the status line goes out:
  * every file is opened (its size checked against the metadata) and a file
  * whose CRC-32 the metadata lacks is read once to compute it. The layout
@@ -55,6 +59,9 @@ typedef struct dl {
     uint64_t start, len; /* the part of the archive sent */
     int fd;              /* open file of entry fd_entry (blob stores with open_fd) */
     size_t fd_entry;
+    ad_blob_reader *rd; /* reader of entry rd_entry at rd_pos (stores with readers) */
+    size_t rd_entry;
+    uint64_t rd_pos;
     char *id;
 } dl;
 
@@ -64,6 +71,7 @@ static void dl_free(void *p)
     size_t i;
     if (!d) return;
     if (d->fd >= 0) close(d->fd);
+    if (d->rd) d->blobs->ops->reader_close(d->rd);
     for (i = 0; i < d->n; i++) free(d->files[i].key), free(d->files[i].url);
     ad_urlsrc_free(d->web);
     free(d->files);
@@ -112,6 +120,26 @@ static ad_code read_file(dl *d, size_t i, uint64_t off, void *buf, size_t n, siz
             return ad_fail(err, AD_E_BACKEND, "reading %s: %s", d->files[i].key, strerror(errno));
         *got = (size_t)k;
         return AD_OK;
+    }
+    if (b->ops->reader_open) {
+        ad_code rc;
+        if (d->rd && (d->rd_entry != i || d->rd_pos != off)) { /* elsewhere: start again */
+            b->ops->reader_close(d->rd);
+            d->rd = NULL;
+        }
+        if (!d->rd) {
+            uint64_t len = off < d->files[i].size ? d->files[i].size - off : 0;
+            rc = b->ops->reader_open(b, d->files[i].key, off, len, &d->rd, err);
+            if (rc) return rc;
+            d->rd_entry = i, d->rd_pos = off;
+        }
+        rc = b->ops->reader_read(d->rd, buf, n, got, err);
+        d->rd_pos += *got;
+        if (rc || *got == 0) { /* done with it (or failed): let it go now */
+            b->ops->reader_close(d->rd);
+            d->rd = NULL;
+        }
+        return rc;
     }
     return b->ops->read(b, d->files[i].key, off, buf, n, got, err);
 }

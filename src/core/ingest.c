@@ -687,6 +687,7 @@ static const char *staged_key(const ad_job *job)
 static int fetch_source(run *R, const char *key)
 {
     ad_blob *b = R->o->blobs;
+    ad_blob_reader *rd = NULL;
     ad_error err = {0};
     uint64_t off = 0;
     int fd;
@@ -700,23 +701,27 @@ static int fetch_source(run *R, const char *key)
         R->fetched[0] = '\0';
         return fail(R, "cannot create a local copy of the staged archive: %s", strerror(errno));
     }
-    for (;;) {
+    if (b->ops->reader_open) rc = b->ops->reader_open(b, key, 0, UINT64_MAX, &rd, &err);
+    for (; !rc;) {
         size_t got = 0, done = 0;
-        rc = b->ops->read(b, key, off, R->buf, AD_INGEST_BUF, &got, &err);
+        rc = rd ? b->ops->reader_read(rd, R->buf, AD_INGEST_BUF, &got, &err)
+                : b->ops->read(b, key, off, R->buf, AD_INGEST_BUF, &got, &err);
         if (rc || got == 0) break;
         while (done < got) {
             ssize_t w = write(fd, R->buf + done, got - done);
             if (w < 0 && errno == EINTR) continue;
             if (w <= 0) {
+                int e = errno;
                 close(fd);
-                return fail(R, "cannot write a local copy of the staged archive: %s",
-                            strerror(errno));
+                if (rd) b->ops->reader_close(rd);
+                return fail(R, "cannot write a local copy of the staged archive: %s", strerror(e));
             }
             done += (size_t)w;
         }
         off += got;
     }
     close(fd);
+    if (rd) b->ops->reader_close(rd);
     if (rc == AD_E_NOT_FOUND) return fail(R, "the uploaded archive is gone (staged %s)", key);
     if (rc) return fail(R, "cannot read the staged archive: %s", err.msg);
     R->src = R->fetched;

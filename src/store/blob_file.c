@@ -15,10 +15,14 @@
  * fsync only waits for the last steps, and a writer never has more than
  * about 2 * WB_STEP of dirty pages (a 4 GiB object would otherwise fill
  * the kernel's dirty limit and stall every writer on the machine at once).
+ *
+ * Buckets (the optional bucket slots) are directories <root>/buckets/NAME,
+ * each the root of a store of its own (bucket_open opens it).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -359,6 +363,156 @@ static ad_code file_open_fd(ad_blob *base, const char *key, int *fd, uint64_t *s
     return AD_OK;
 }
 
+static ad_code file_head(ad_blob *base, const char *key, uint64_t *size, uint64_t *version,
+                         ad_error *err)
+{
+    int fd = -1;
+    ad_code rc = file_open_fd(base, key, &fd, size, version, err);
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+/* --- the sequential reader: one open file --- */
+
+struct ad_blob_reader {
+    int fd;
+    uint64_t pos, end;
+};
+
+static ad_code file_reader_open(ad_blob *base, const char *key, uint64_t off, uint64_t len,
+                                ad_blob_reader **out, ad_error *err)
+{
+    uint64_t size = 0, version;
+    ad_blob_reader *r = calloc(1, sizeof(*r));
+    ad_code rc;
+    *out = NULL;
+    if (!r) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    rc = file_open_fd(base, key, &r->fd, &size, &version, err);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->pos = off < size ? off : size;
+    r->end = len > size - r->pos ? size : r->pos + len;
+    *out = r;
+    return AD_OK;
+}
+
+static ad_code file_reader_read(ad_blob_reader *r, void *buf, size_t n, size_t *got, ad_error *err)
+{
+    ssize_t k;
+    *got = 0;
+    if (r->pos >= r->end || n == 0) return AD_OK;
+    if (n > r->end - r->pos) n = (size_t)(r->end - r->pos);
+    do k = pread(r->fd, buf, n, (off_t)r->pos);
+    while (k < 0 && errno == EINTR);
+    if (k < 0) return ad_fail(err, AD_E_BACKEND, "blob store: cannot read: %s", strerror(errno));
+    if (k == 0) r->end = r->pos; /* the file was cut while being read */
+    r->pos += (uint64_t)k;
+    *got = (size_t)k;
+    return AD_OK;
+}
+
+static void file_reader_close(ad_blob_reader *r)
+{
+    if (!r) return;
+    close(r->fd);
+    free(r);
+}
+
+/* --- buckets: directories under <root>/buckets --- */
+
+static ad_code bucket_path(file_blob *b, const char *name, char *out, size_t cap, ad_error *err)
+{
+    ad_code rc = ad_blob_bucket_check(name, err);
+    if (rc) return rc;
+    if ((size_t)snprintf(out, cap, "%s/buckets/%s", b->root, name) >= cap)
+        return ad_fail(err, AD_E_BAD_REQUEST, "bucket path too long for the file system");
+    return AD_OK;
+}
+
+static ad_code file_bucket_exists(ad_blob *base, const char *name, bool *exists, ad_error *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    ad_code rc = bucket_path((file_blob *)base, name, path, sizeof(path), err);
+    if (rc) return rc;
+    if (stat(path, &st) == 0) {
+        *exists = S_ISDIR(st.st_mode);
+        return AD_OK;
+    }
+    if (errno != ENOENT) return io_fail(err, "cannot stat", path);
+    *exists = false;
+    return AD_OK;
+}
+
+static ad_code file_bucket_create(ad_blob *base, const char *name, const char *region,
+                                  ad_error *err)
+{
+    file_blob *b = (file_blob *)base;
+    char path[PATH_MAX], parent[PATH_MAX];
+    ad_code rc = bucket_path(b, name, path, sizeof(path), err);
+    (void)region;
+    if (rc) return rc;
+    snprintf(parent, sizeof(parent), "%s/buckets", b->root);
+    if ((rc = mkdirs(parent, NULL, err))) return rc;
+    if (mkdir(path, 0750) != 0) {
+        if (errno == EEXIST) return ad_fail(err, AD_E_EXISTS, "bucket %s already exists", name);
+        return io_fail(err, "cannot create", path);
+    }
+    return AD_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Whether dir has an entry other than "." and "..". */
+static bool dir_has_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool any = false;
+    if (!d) return false;
+    while (!any && (e = readdir(d)) != NULL)
+        any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return any;
+}
+
+static ad_code file_bucket_remove(ad_blob *base, const char *name, bool force, ad_error *err)
+{
+    char path[PATH_MAX], objects[PATH_MAX];
+    bool exists = false;
+    ad_code rc = file_bucket_exists(base, name, &exists, err);
+    if (rc) return rc;
+    if (!exists) return ad_fail(err, AD_E_NOT_FOUND, "bucket %s not found", name);
+    bucket_path((file_blob *)base, name, path, sizeof(path), err);
+    if ((size_t)snprintf(objects, sizeof(objects), "%s/o", path) >= sizeof(objects))
+        return ad_fail(err, AD_E_BAD_REQUEST, "bucket path too long for the file system");
+    if (!force && dir_has_entries(objects))
+        return ad_fail(err, AD_E_PRECONDITION, "bucket %s is not empty", name);
+    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return io_fail(err, "cannot remove", path);
+    return AD_OK;
+}
+
+static ad_code file_bucket_open(ad_blob *base, const char *name, ad_blob **out, ad_error *err)
+{
+    char path[PATH_MAX], url[PATH_MAX + 8];
+    bool exists = false;
+    ad_code rc = file_bucket_exists(base, name, &exists, err);
+    *out = NULL;
+    if (rc) return rc;
+    if (!exists) return ad_fail(err, AD_E_NOT_FOUND, "bucket %s not found", name);
+    bucket_path((file_blob *)base, name, path, sizeof(path), err);
+    if ((size_t)snprintf(url, sizeof(url), "file://%s", path) >= sizeof(url))
+        return ad_fail(err, AD_E_BAD_REQUEST, "bucket path too long for the file system");
+    return file_open(url, out, err);
+}
+
 const ad_blob_ops ad_blob_file_ops = {
     .version = AD_BLOB_OPS_VERSION,
     .scheme = "file",
@@ -373,4 +527,12 @@ const ad_blob_ops ad_blob_file_ops = {
     .read = file_read,
     .remove = file_remove,
     .open_fd = file_open_fd,
+    .head = file_head,
+    .reader_open = file_reader_open,
+    .reader_read = file_reader_read,
+    .reader_close = file_reader_close,
+    .bucket_create = file_bucket_create,
+    .bucket_exists = file_bucket_exists,
+    .bucket_remove = file_bucket_remove,
+    .bucket_open = file_bucket_open,
 };

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# s3.sh — assetd on S3 (Ceph RGW) against raw RGW: the ingest and the
+# download of a 1 GiB archive (8 stored entries of 128 MiB) through assetd
+# with --blobs s3://…, side by side with `curl --aws-sigv4` PUT and GET of
+# the same 1 GiB to the same RGW, plus assetd's peak resident memory.
+#
+#   ingest   POST /zip/upload until GET /zip/status says success; reported
+#            whole, and split into the upload (spooling the body to disk,
+#            until the 202) and the job (unzip, SHA-256 + CRC-32, multipart
+#            uploads to RGW), the part curl PUT is the yardstick for;
+#   download GET /zip/download/<id> to /dev/null (assetd reads every file
+#            with one streamed GET), against curl GET of the 1 GiB object;
+#   memory   VmHWM of the assetd process (one for ingest, a fresh one for
+#            the downloads).
+# Each timing is the best of RUNS (default 3). A one-node RGW on memstore
+# keeps the objects in memory (CEPH_MEMSTORE_GB, default 8, must hold about
+# 2 GiB at a time); objects are deleted between runs.
+#
+# Usage: bench/s3.sh   (builds Release into $BUILD, default
+# /tmp/assetd-s3bench-build; starts its own cluster with
+# scripts/servers/ceph.sh and stops it on exit). Prints a Markdown table and
+# writes it to bench/out/s3-<date>.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-/tmp/assetd-s3bench-build}
+RUNS=${RUNS:-3}
+OUT=$ROOT/bench/out
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+TMP=$(mktemp -d "${BENCH_TMP:-/var/tmp}/assetd-s3bench.XXXXXX")
+PIDS=()
+
+log() { printf '[s3-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { printf 's3.sh: FAIL: %s\n' "$*" >&2; exit 1; }
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  bash "$ROOT/scripts/servers/ceph.sh" stop "$TMP/ceph" || true
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for tool in curl python3 radosgw; do
+  command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh test bench)"
+done
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+log "building assetd (Release) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target assetd >/dev/null
+
+log "starting Ceph RGW"
+eval "$(CEPH_MEMSTORE_GB=${CEPH_MEMSTORE_GB:-8} bash "$ROOT/scripts/servers/ceph.sh" start "$TMP/ceph")"
+BUCKET=assetd-bench
+S3=(curl -sS --fail --noproxy '*' --aws-sigv4 aws:amz:us-east-1:s3
+    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+"${S3[@]}" -X PUT "$ASSETD_TEST_S3_ENDPOINT/$BUCKET" -o /dev/null
+URL="s3://$BUCKET?endpoint=$ASSETD_TEST_S3_ENDPOINT&region=us-east-1" # credentials: environment
+
+log "writing the 1 GiB archive"
+ZIP=$TMP/bundle.zip
+python3 - "$ZIP" <<'PY'
+import json, os, sys, zipfile
+out = sys.argv[1]
+aid = "s3bench-" + os.urandom(4).hex()
+asset = {"asset_id": aid, "asset_uri": f"bench://{aid}", "asset_version": "v1",
+         "asset_profile_id": "p", "asset_file_ids": [],
+         "profiles": [{"asset_profile_id": "p", "asset_type": "model", "asset_sub_type": "llm",
+                       "asset_id": aid}]}
+block = os.urandom(1 << 20)
+with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+    z.writestr("asset.json", json.dumps(asset))
+    for i in range(8):
+        with z.open(f"part{i}.bin", "w", force_zip64=True) as f:
+            for j in range(128):
+                f.write(j.to_bytes(8, "little") + i.to_bytes(8, "little") + block[16:])
+PY
+AID=$(python3 -c "import json,zipfile,sys; print(json.loads(zipfile.ZipFile(sys.argv[1]).read('asset.json'))['asset_id'])" "$ZIP")
+SIZE=$(stat -c %s "$ZIP")
+
+PORT=$(freeport)
+BASE=http://127.0.0.1:$PORT
+start_assetd() {
+  AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+    "$BUILD/assetd" --listen "127.0.0.1:$PORT" --data "$TMP/data" --blobs "$URL" \
+    --upload-max $((4 << 30)) --log-level warn >>"$TMP/assetd.log" 2>&1 &
+  APID=$!
+  PIDS+=("$APID")
+  for _ in $(seq 100); do curl -sf -o /dev/null "$BASE/healthz" && return 0; sleep 0.1; done
+  die "assetd did not start: $(tail -5 "$TMP/assetd.log")"
+}
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+
+# --- raw RGW: curl PUT and GET of the same bytes --------------------------
+PUTS=() GETS=()
+for r in $(seq "$RUNS"); do
+  t0=$(now); "${S3[@]}" -T "$ZIP" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null; t1=$(now)
+  "${S3[@]}" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null; t2=$(now)
+  PUTS+=("$(python3 -c "print($t1-$t0)")") GETS+=("$(python3 -c "print($t2-$t1)")")
+  "${S3[@]}" -X DELETE "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null
+  log "run $r: curl PUT ${PUTS[-1]} s, GET ${GETS[-1]} s"
+done
+
+# --- assetd ingest ----------------------------------------------------------
+INGS=() UPS=() JOBS=()
+for r in $(seq "$RUNS"); do
+  rm -rf "$TMP/data"
+  start_assetd
+  read -r tot up < <(python3 - "$BASE" "$ZIP" <<'PY'
+import json, subprocess, sys, time, urllib.request
+base, path = sys.argv[1:3]
+t0 = time.monotonic()
+out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-F", f"file=@{path}", base + "/zip/upload"],
+                     check=True, capture_output=True).stdout
+uid = json.loads(out)["upload_id"]
+t1 = time.monotonic()
+while True:
+    st = json.load(urllib.request.urlopen(f"{base}/zip/status/{uid}"))
+    if st["status"] not in ("queued", "processing"):
+        break
+    time.sleep(0.02)
+if st["status"] != "success":
+    sys.exit(f"upload failed: {st['status']}")
+print(f"{time.monotonic() - t0:.3f} {t1 - t0:.3f}")
+PY
+)
+  INGS+=("$tot") UPS+=("$up") JOBS+=("$(python3 -c "print($tot-$up)")")
+  ING_HWM=$(hwm "$APID")
+  log "run $r: ingest $tot s ($up s to the 202), peak RSS $ING_HWM KiB"
+  if [ "$r" -lt "$RUNS" ]; then
+    curl -sf -X DELETE "$BASE/assets/$AID" -o /dev/null || die "delete failed"
+  fi
+  stop_pid "$APID"
+done
+
+# --- assetd download (a fresh process) ---------------------------------------
+start_assetd
+DLS=()
+for r in $(seq "$RUNS"); do
+  t0=$(now); curl -sS --fail --noproxy '*' "$BASE/zip/download/$AID" -o /dev/null; t1=$(now)
+  DLS+=("$(python3 -c "print($t1-$t0)")")
+  log "run $r: download ${DLS[-1]} s"
+done
+DL_HWM=$(hwm "$APID")
+curl -sf -X DELETE "$BASE/assets/$AID" -o /dev/null || true
+stop_pid "$APID"
+
+PUT=$(best "${PUTS[@]}") GET=$(best "${GETS[@]}") ING=$(best "${INGS[@]}") JOB=$(best "${JOBS[@]}")
+UP=$(best "${UPS[@]}") DL=$(best "${DLS[@]}")
+mkdir -p "$OUT"
+python3 - "$SIZE" "$PUT" "$GET" "$ING" "$UP" "$JOB" "$DL" "$ING_HWM" "$DL_HWM" "$RUNS" \
+  >"$OUT/s3-$STAMP.md" <<'PY'
+import sys
+size, put, get, ing, up, job, dl, ihwm, dhwm, runs = sys.argv[1:]
+mib = int(size) / 2**20
+f = lambda s: mib / float(s)
+print(f"1 GiB archive ({mib:.0f} MiB, 8 stored entries of 128 MiB), one-node Ceph RGW "
+      f"(memstore) on 127.0.0.1, best of {runs}:\n")
+print("| operation | assetd | raw RGW (curl --aws-sigv4) | ratio | assetd peak RSS |")
+print("|---|---|---|---|---|")
+print(f"| ingest: the job (unzip, hash, multipart upload) | {f(job):.0f} MiB/s ({float(job):.2f} s) "
+      f"| PUT {f(put):.0f} MiB/s ({float(put):.2f} s) | {float(put)/float(job):.2f}× | "
+      f"{int(ihwm)/1024:.0f} MiB |")
+print(f"| ingest: upload to status success (spool + job) | {f(ing):.0f} MiB/s ({float(ing):.2f} s; "
+      f"{float(up):.2f} s to the 202) | PUT {f(put):.0f} MiB/s | {float(put)/float(ing):.2f}× | |")
+print(f"| GET /zip/download | {f(dl):.0f} MiB/s ({float(dl):.2f} s) | GET {f(get):.0f} MiB/s "
+      f"({float(get):.2f} s) | {float(get)/float(dl):.2f}× | {int(dhwm)/1024:.0f} MiB |")
+PY
+cat "$OUT/s3-$STAMP.md"
