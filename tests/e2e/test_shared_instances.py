@@ -29,6 +29,9 @@ import pytest
 from e2e_helpers import Client, ok, seg, uniq
 from zip_upload_helpers import asset_doc, upload, wait_done, zip_bytes
 
+if os.environ.get("ASSETD_TEST_S3_URL"):
+    from test_s3_backend import objects_under, uploads_under, with_prefix
+
 PG_URL = os.environ.get("ASSETD_TEST_PG_URL", "")
 REDIS_URL = os.environ.get("ASSETD_TEST_REDIS_URL", "")
 S3_URL = os.environ.get("ASSETD_TEST_S3_URL", "")
@@ -54,7 +57,11 @@ class Shared:
         self.jobs = with_param(with_param(REDIS_URL, "prefix=" + self.prefix),
                                "visibility_timeout=3")
         if S3_URL:
-            self.blobs = S3_URL  # the bucket of the test cluster; keys are per upload anyway
+            # a prefix of its own in the test cluster's bucket, small parts so
+            # the large archive goes up as a multipart upload
+            self.s3_prefix = f"shared-{tag}"
+            self.blobs = with_prefix(S3_URL, self.s3_prefix,
+                                     "part_size=5MiB&multipart_threshold=5MiB")
             self.blob_dir = None
         else:
             self.blob_dir = tmp_path / "shared-blobs"
@@ -69,10 +76,15 @@ class Shared:
                 "--workers", "1", "--public-url", self.public_url, *extra]
 
     def object_keys(self):
-        """Every object key in the shared blob store (file store only)."""
+        """Every object key in the shared blob store, and the number of
+        unfinished multipart uploads (S3)."""
+        if S3_URL:
+            n = len(self.s3_prefix) + 1
+            return sorted(k[n:] for k in objects_under(self.s3_prefix)), \
+                uploads_under(self.s3_prefix)
         root = self.blob_dir
-        return sorted(str(p.relative_to(root / "o")) for p in (root / "o").rglob("*")
-                      if p.is_file()) if (root / "o").exists() else []
+        return (sorted(str(p.relative_to(root / "o")) for p in (root / "o").rglob("*")
+                       if p.is_file()) if (root / "o").exists() else []), 0
 
 
 def test_upload_on_one_instance_served_by_the_other(assetd_factory, tmp_path):
@@ -105,8 +117,9 @@ def test_upload_on_one_instance_served_by_the_other(assetd_factory, tmp_path):
     for inst in (a, b):
         spool = Path(inst.data_dir) / "spool"
         assert not spool.exists() or os.listdir(spool) == [], os.listdir(spool)
-    if sh.blob_dir:
-        assert not [k for k in sh.object_keys() if k.startswith("uploads/")], sh.object_keys()
+    keys, parts = sh.object_keys()
+    assert keys == [f"{uid}/model/w.bin"], keys  # the staged archive is gone
+    assert parts == 0
 
 
 def big_stored_zip(path, aid, nfiles=24, size=4 << 20):
@@ -153,10 +166,10 @@ def test_killed_instance_job_completes_on_the_other(assetd_factory, tmp_path):
     assert len(found) == 1 and len(found[0]["files"]) == 24
     log = b.wait_log(lambda t: "recovered an interrupted upload" in t)
     assert "recovered an interrupted upload" in log
-    if sh.blob_dir:
-        keys = sh.object_keys()
-        # exactly the asset's files: no staged archive, nothing from the first attempt
-        assert keys == sorted(f"{uid}/part{i:03d}.bin" for i in range(24)), keys
+    keys, parts = sh.object_keys()
+    # exactly the asset's files: no staged archive, nothing left of the first attempt
+    assert keys == sorted(f"{uid}/part{i:03d}.bin" for i in range(24)), keys
+    assert parts == 0, "unfinished multipart uploads left behind"
     # downloads on B carry the bytes
     z = cb.get("/zip/download/" + seg(aid))
     with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
