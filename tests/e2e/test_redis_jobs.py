@@ -20,18 +20,16 @@ Skipped, with the reason, when ASSETD_TEST_REDIS_URL is not set; the outage
 test also needs ASSETD_TEST_REDIS_DIR (it stops and restarts that server).
 """
 
-import json
 import os
 import subprocess
 import time
 import uuid
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from e2e_helpers import uniq
-from zip_upload_helpers import asset_doc, upload, upload_and_wait, wait_done, zip_bytes
+from zip_upload_helpers import asset_doc, big_stored_zip, upload, upload_and_wait, start_and_catch_processing, wait_done, zip_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("ASSETD_TEST_REDIS_URL", "")
@@ -107,15 +105,6 @@ def test_upload_status_under_the_seed_key(assetd_factory):
             redis_cli("ZREM", "assetd:done:failed", u)
 
 
-def big_stored_zip(path, aid, nfiles=24, size=4 << 20):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("asset.json", json.dumps(asset_doc(aid)))
-        chunk = os.urandom(size)
-        for i in range(nfiles):
-            z.writestr(f"part{i:03d}.bin", chunk)
-    return path
-
-
 def stored_files(data_dir, upload_id):
     root = Path(data_dir) / "blobs" / "o" / upload_id
     return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -129,18 +118,7 @@ def test_killed_instance_job_taken_over_after_lease(assetd_factory, tmp_path):
     first = assetd_factory(args=["--jobs", url, "--workers", "1"], name="first instance")
     c = first.client()
     try:
-        with open(path, "rb") as f:
-            r = upload(c, f)
-        assert r.status_code == 202, r.text
-        uid = r.json()["upload_id"]
-        deadline = time.monotonic() + 60
-        while True:
-            st = c.get(f"/zip/status/{uid}").json()
-            if st["status"] == "processing" and st["progress"]["files_done"] >= 1:
-                break
-            assert st["status"] in ("queued", "processing"), st
-            assert time.monotonic() < deadline, "the job never showed progress"
-            time.sleep(0.005)
+        uid, st = start_and_catch_processing(c, path)
         if st["progress"]["files_done"] >= 24:
             pytest.skip("the job finished before it could be killed")
         first.proc.kill()

@@ -18,16 +18,14 @@ them the tests skip and say which is missing.
 import io
 import json
 import os
-import subprocess
-import time
 import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from e2e_helpers import Client, ok, seg, uniq
-from zip_upload_helpers import asset_doc, upload, wait_done, zip_bytes
+from e2e_helpers import ok, seg, uniq
+from zip_upload_helpers import asset_doc, big_stored_zip, upload, start_and_catch_processing, wait_done, zip_bytes
 
 if os.environ.get("ASSETD_TEST_S3_URL"):
     from test_s3_backend import objects_under, uploads_under, with_prefix
@@ -122,33 +120,13 @@ def test_upload_on_one_instance_served_by_the_other(assetd_factory, tmp_path):
     assert parts == 0
 
 
-def big_stored_zip(path, aid, nfiles=24, size=4 << 20):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("asset.json", json.dumps(asset_doc(aid)))
-        chunk = os.urandom(size)
-        for i in range(nfiles):
-            z.writestr(f"part{i:03d}.bin", chunk)
-    return path
-
-
 def test_killed_instance_job_completes_on_the_other(assetd_factory, tmp_path):
     sh = Shared(tmp_path)
     aid = uniq("shared-kill")
     path = big_stored_zip(tmp_path / "big.zip", aid)
     a = assetd_factory(args=sh.args(), name="instance A")
     ca = a.client()
-    with open(path, "rb") as f:
-        r = upload(ca, f)
-    assert r.status_code == 202, r.text
-    uid = r.json()["upload_id"]
-    deadline = time.monotonic() + 60
-    while True:
-        st = ca.get(f"/zip/status/{uid}").json()
-        if st["status"] == "processing" and st["progress"]["files_done"] >= 1:
-            break
-        assert st["status"] in ("queued", "processing"), st
-        assert time.monotonic() < deadline, "the job never showed progress"
-        time.sleep(0.005)
+    uid, st = start_and_catch_processing(ca, path)
     if st["progress"]["files_done"] >= 24:
         pytest.skip("the job finished before it could be killed")
     a.proc.kill()

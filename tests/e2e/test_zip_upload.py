@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from e2e_helpers import uniq
-from zip_upload_helpers import (asset_doc, crc32, sha256, upload, upload_and_wait, wait_done,
+from zip_upload_helpers import (asset_doc, big_stored_zip, start_and_catch_processing, crc32, sha256, upload, upload_and_wait, wait_done,
                                 zip_bytes)
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -342,36 +342,11 @@ def test_same_asset_id_raced_one_wins(assetd_factory):
 
 # ---- interrupted jobs ------------------------------------------------------
 
-def big_stored_zip(path, aid, nfiles=24, size=4 << 20):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("asset.json", json.dumps(asset_doc(aid)))
-        chunk = os.urandom(size)
-        for i in range(nfiles):
-            z.writestr(f"part{i:03d}.bin", chunk)
-    return path
-
-
-def start_and_catch_processing(inst, path):
-    c = inst.client()
-    with open(path, "rb") as f:
-        r = upload(c, f)
-    assert r.status_code == 202, r.text
-    uid = r.json()["upload_id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        st = c.get(f"/zip/status/{uid}").json()
-        if st["status"] == "processing" and st["progress"]["files_done"] >= 1:
-            return uid, st
-        assert st["status"] in ("queued", "processing"), st
-        time.sleep(0.005)
-    pytest.fail("the job never showed progress")
-
-
 def test_kill_9_then_restart_resumes(assetd_factory, tmp_path):
     aid = uniq("zip")
     path = big_stored_zip(tmp_path / "big.zip", aid)
     inst = assetd_factory(args=["--workers", "1"])
-    uid, st = start_and_catch_processing(inst, path)
+    uid, st = start_and_catch_processing(inst.client(), path)
     if st["progress"]["files_done"] >= 24:
         pytest.skip("the job finished before it could be killed")
     inst.proc.kill()
@@ -392,7 +367,7 @@ def test_kill_9_with_spool_gone_fails_and_cleans(assetd_factory, tmp_path):
     aid = uniq("zip")
     path = big_stored_zip(tmp_path / "big.zip", aid)
     inst = assetd_factory(args=["--workers", "1"])
-    uid, st = start_and_catch_processing(inst, path)
+    uid, st = start_and_catch_processing(inst.client(), path)
     inst.proc.kill()
     inst.proc.wait()
     assetd_factory.instances.remove(inst)
@@ -413,7 +388,7 @@ def test_sigterm_mid_job_requeues_and_restart_finishes(assetd_factory, tmp_path)
     aid = uniq("zip")
     path = big_stored_zip(tmp_path / "big.zip", aid)
     inst = assetd_factory(args=["--workers", "1"])
-    uid, st = start_and_catch_processing(inst, path)
+    uid, st = start_and_catch_processing(inst.client(), path)
     assert inst.stop() == 0
     st = None
     again = assetd_factory(data=inst.data_dir)

@@ -7,6 +7,7 @@ tools, raw archive surgery for hostile cases, upload and status polling.
 import hashlib
 import io
 import json
+import os
 import struct
 import time
 import zipfile
@@ -99,3 +100,31 @@ def overlapping_bomb(n_refs, size=1 << 20):
     tail = bytearray(base[eocd:eocd + 22])
     struct.pack_into("<HHII", tail, 8, len(recs), len(recs), len(new_cd), cd_off)
     return base[:cd_off] + new_cd + bytes(tail)
+
+
+def big_stored_zip(path, aid, nfiles=24, size=4 << 20):
+    """An archive on disk of nfiles stored entries of size random bytes each
+    (the same bytes), large enough that a job on it can be caught running."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("asset.json", json.dumps(asset_doc(aid)))
+        chunk = os.urandom(size)
+        for i in range(nfiles):
+            z.writestr(f"part{i:03d}.bin", chunk)
+    return path
+
+
+def start_and_catch_processing(client, path, timeout=60.0):
+    """Uploads the archive at path and polls until its job is processing
+    with at least one file done; returns (upload_id, status)."""
+    with open(path, "rb") as f:
+        r = upload(client, f)
+    assert r.status_code == 202, r.text
+    uid = r.json()["upload_id"]
+    deadline = time.monotonic() + timeout
+    while True:
+        st = client.get(f"/zip/status/{uid}").json()
+        if st["status"] == "processing" and st["progress"]["files_done"] >= 1:
+            return uid, st
+        assert st["status"] in ("queued", "processing"), st
+        assert time.monotonic() < deadline, "the job never showed progress"
+        time.sleep(0.005)
