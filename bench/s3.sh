@@ -103,6 +103,8 @@ start_assetd() {
   die "assetd did not start: $(tail -5 "$TMP/assetd.log")"
 }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+# CPU seconds (user + system) the process has used
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 
@@ -113,6 +115,7 @@ for r in $(seq "$RUNS"); do
   "${S3[@]}" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null; t2=$(now)
   PUTS+=("$(python3 -c "print($t1-$t0)")") GETS+=("$(python3 -c "print($t2-$t1)")")
   "${S3[@]}" -X DELETE "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null
+  sleep 5 # RGW's garbage collector frees the memstore's memory
   log "run $r: curl PUT ${PUTS[-1]} s, GET ${GETS[-1]} s"
 done
 
@@ -140,10 +143,11 @@ print(f"{time.monotonic() - t0:.3f} {t1 - t0:.3f}")
 PY
 )
   INGS+=("$tot") UPS+=("$up") JOBS+=("$(python3 -c "print($tot-$up)")")
-  ING_HWM=$(hwm "$APID")
-  log "run $r: ingest $tot s ($up s to the 202), peak RSS $ING_HWM KiB"
+  ING_HWM=$(hwm "$APID") ING_CPU=$(cpu "$APID")
+  log "run $r: ingest $tot s ($up s to the 202), peak RSS $ING_HWM KiB, $ING_CPU CPU s"
   if [ "$r" -lt "$RUNS" ]; then
     curl -sf -X DELETE "$BASE/assets/$AID" -o /dev/null || die "delete failed"
+    sleep 5
   fi
   stop_pid "$APID"
 done
@@ -151,12 +155,14 @@ done
 # --- assetd download (a fresh process) ---------------------------------------
 start_assetd
 DLS=()
+C0=$(cpu "$APID")
 for r in $(seq "$RUNS"); do
   t0=$(now); curl -sS --fail --noproxy '*' "$BASE/zip/download/$AID" -o /dev/null; t1=$(now)
   DLS+=("$(python3 -c "print($t1-$t0)")")
   log "run $r: download ${DLS[-1]} s"
 done
 DL_HWM=$(hwm "$APID")
+DL_CPU=$(python3 -c "print(f'{($(cpu "$APID") - $C0) / $RUNS:.2f}')")
 curl -sf -X DELETE "$BASE/assets/$AID" -o /dev/null || true
 stop_pid "$APID"
 
@@ -164,21 +170,25 @@ PUT=$(best "${PUTS[@]}") GET=$(best "${GETS[@]}") ING=$(best "${INGS[@]}") JOB=$
 UP=$(best "${UPS[@]}") DL=$(best "${DLS[@]}")
 mkdir -p "$OUT"
 python3 - "$SIZE" "$PUT" "$GET" "$ING" "$UP" "$JOB" "$DL" "$ING_HWM" "$DL_HWM" "$RUNS" \
+  "$ING_CPU" "$DL_CPU" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
   >"$OUT/s3-$STAMP.md" <<'PY'
 import sys
-size, put, get, ing, up, job, dl, ihwm, dhwm, runs = sys.argv[1:]
+size, put, get, ing, up, job, dl, ihwm, dhwm, runs, icpu, dcpu, ncpu, load = sys.argv[1:]
 mib = int(size) / 2**20
 f = lambda s: mib / float(s)
 print(f"1 GiB archive ({mib:.0f} MiB, 8 stored entries of 128 MiB), one-node Ceph RGW "
       f"(memstore) on 127.0.0.1, best of {runs}:\n")
-print("| operation | assetd | raw RGW (curl --aws-sigv4) | ratio | assetd peak RSS |")
-print("|---|---|---|---|---|")
+print("| operation | assetd | raw RGW (curl --aws-sigv4) | ratio | assetd peak RSS | assetd CPU |")
+print("|---|---|---|---|---|---|")
 print(f"| ingest: the job (unzip, hash, multipart upload) | {f(job):.0f} MiB/s ({float(job):.2f} s) "
       f"| PUT {f(put):.0f} MiB/s ({float(put):.2f} s) | {float(put)/float(job):.2f}× | "
-      f"{int(ihwm)/1024:.0f} MiB |")
+      f"{int(ihwm)/1024:.0f} MiB | {float(icpu):.1f} s (one ingest, upload included) |")
 print(f"| ingest: upload to status success (spool + job) | {f(ing):.0f} MiB/s ({float(ing):.2f} s; "
-      f"{float(up):.2f} s to the 202) | PUT {f(put):.0f} MiB/s | {float(put)/float(ing):.2f}× | |")
+      f"{float(up):.2f} s to the 202) | PUT {f(put):.0f} MiB/s | {float(put)/float(ing):.2f}× | | |")
 print(f"| GET /zip/download | {f(dl):.0f} MiB/s ({float(dl):.2f} s) | GET {f(get):.0f} MiB/s "
-      f"({float(get):.2f} s) | {float(get)/float(dl):.2f}× | {int(dhwm)/1024:.0f} MiB |")
+      f"({float(get):.2f} s) | {float(get)/float(dl):.2f}× | {int(dhwm)/1024:.0f} MiB | "
+      f"{float(dcpu):.1f} s per download |")
+print(f"\n{ncpu} CPUs shared by assetd, RGW, the OSD, the monitor and curl (and whatever else "
+      f"runs: load average at the end {load}).")
 PY
 cat "$OUT/s3-$STAMP.md"

@@ -14,7 +14,8 @@
 # placement groups per pool, and RGW on its beast frontend.
 #
 # Capacity: memstore keeps objects in the OSD's memory. CEPH_MEMSTORE_GB
-# (default 4) is the size the OSD reports; the benchmark raises it.
+# (default 8) is the size the OSD reports; memory is only used as objects
+# come (and freed by RGW's garbage collector a few seconds after a delete).
 #
 # On success stdout has exactly:
 #   export ASSETD_TEST_S3_URL='s3://KEY:SECRET@assetd-test?endpoint=...'
@@ -134,7 +135,7 @@ osd_crush_chooseleaf_type = 0
 mon_data = $dir/mon/\$cluster-\$id
 osd_data = $dir/osd/\$cluster-\$id
 osd_objectstore = memstore
-memstore_device_bytes = $(( ${CEPH_MEMSTORE_GB:-4} * 1024 * 1024 * 1024 ))
+memstore_device_bytes = $(( ${CEPH_MEMSTORE_GB:-8} * 1024 * 1024 * 1024 ))
 osd_op_num_shards = 1
 osd_op_num_threads_per_shard = 2
 mon_data_avail_warn = 10
@@ -150,8 +151,8 @@ rgw_dns_name = localhost
 rgw_enable_usage_log = false
 # deleted objects' data is freed by RGW's garbage collector, by default two
 # hours later: memstore would fill up in a benchmark
-rgw_gc_obj_min_wait = 5
-rgw_gc_processor_period = 5
+rgw_gc_obj_min_wait = 2
+rgw_gc_processor_period = 2
 rgw_gc_processor_max_time = 5
 rgw_thread_pool_size = 64
 EOF

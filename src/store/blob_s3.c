@@ -19,9 +19,12 @@
  *
  * Reads: stat and head are HEAD; read is one ranged GET into the caller's
  * buffer; the reader is ONE GET for its whole range, driven by the caller
- * through a curl multi handle: the transfer pauses (CURL_WRITEFUNC_PAUSE)
- * whenever the caller has not asked for more, so memory stays at one
- * libcurl buffer and TCP flow control holds the server back. A reader
+ * through a curl multi handle: bytes go straight into the caller's buffer,
+ * what arrives beyond it waits in a spill buffer of at most SPILL_MAX, and
+ * when that is full the transfer pauses (CURL_WRITEFUNC_PAUSE) and TCP
+ * flow control holds the server back. (Measured against RGW: a 1 MiB spill
+ * paused every ~1.5 MiB and each resume cost about a millisecond, 0.7 GB/s;
+ * 4 MiB pauses rarely, ~1 GB/s, as fast as curl's own GET.) A reader
  * whose connection breaks resumes with a ranged GET from where it was,
  * with If-Match on the first answer's ETag so it never splices two
  * versions of an object.
@@ -45,8 +48,8 @@ extern const ad_blob_ops ad_blob_s3_ops;
 #define HUGE_OFFSET  ((uint64_t)1 << 53) /* far past any S3 object (5 TiB max) */
 #define LIST_PAGE    "200"               /* keys per ListObjectsV2 page (bounds the XML) */
 #define UPLOADID_MAX 1024
-#define SPILL_MAX    (1024 * 1024) /* bytes a reader holds beyond the caller's buffer */
-#define WAIT_MAX_MS  1000          /* longest wait for the socket in one pump */
+#define SPILL_MAX    (4 * 1024 * 1024) /* bytes a reader holds beyond the caller's buffer */
+#define WAIT_MAX_MS  1000              /* longest wait for the socket in one pump */
 
 typedef struct s3_blob {
     ad_blob base;
@@ -904,14 +907,19 @@ static ad_code s3_reader_read(ad_blob_reader *r, void *buf, size_t n, size_t *go
         return AD_OK;
     }
     if (r->at_end || !r->running) return AD_OK;
+    /* Until some bytes came, then on while more come at once (without
+     * waiting) and fit: fewer, fuller reads for the caller. */
     r->dst = buf, r->dst_cap = n, r->dst_len = 0;
-    while (!rc && r->dst_len == 0 && !r->at_end) {
+    while (!rc && !r->at_end && r->dst_len < r->dst_cap && !r->spill_len) {
+        size_t before = r->dst_len;
+        int no_wait = 0;
         if (r->paused) {
             r->paused = false;
             curl_easy_pause(r->k->easy, CURLPAUSE_CONT); /* may deliver at once */
-            if (r->dst_len) break;
+            if (r->dst_len) continue;
         }
-        rc = r_pump(r, &wait, err);
+        rc = r_pump(r, before ? &no_wait : &wait, err);
+        if (before && r->dst_len == before) break; /* nothing more for now */
     }
     *got = r->dst_len;
     r->dst = NULL, r->dst_cap = r->dst_len = 0;

@@ -37,6 +37,7 @@ max_len() {
     router) echo 8192 ;;          # a request target
     multipart) echo 196608 ;;     # several 64 KiB parser windows
     archive_rules) echo 2048 ;;   # entry names are at most 900 bytes
+    s3_xml) echo 65536 ;;         # S3 answers (the adapter reads up to 1 MiB)
     *) echo 65536 ;;
   esac
 }
