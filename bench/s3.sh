@@ -14,7 +14,9 @@
 #            the downloads).
 # Each timing is the best of RUNS (default 3). A one-node RGW on memstore
 # keeps the objects in memory (CEPH_MEMSTORE_GB, default 8, must hold about
-# 2 GiB at a time); objects are deleted between runs.
+# 2 GiB at a time); objects are deleted between runs, with pauses for RGW's
+# garbage collector (deleting in the background slows RGW down). The
+# downloads alternate curl GET and assetd.
 #
 # Usage: bench/s3.sh   (builds Release into $BUILD, default
 # /tmp/assetd-s3bench-build; starts its own cluster with
@@ -108,15 +110,14 @@ cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / hz}' "/p
 
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 
-# --- raw RGW: curl PUT and GET of the same bytes --------------------------
-PUTS=() GETS=()
+# --- raw RGW: curl PUT of the same bytes ------------------------------------
+PUTS=()
 for r in $(seq "$RUNS"); do
   t0=$(now); "${S3[@]}" -T "$ZIP" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null; t1=$(now)
-  "${S3[@]}" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null; t2=$(now)
-  PUTS+=("$(python3 -c "print($t1-$t0)")") GETS+=("$(python3 -c "print($t2-$t1)")")
+  PUTS+=("$(python3 -c "print($t1-$t0)")")
   "${S3[@]}" -X DELETE "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null
-  sleep 5 # RGW's garbage collector frees the memstore's memory
-  log "run $r: curl PUT ${PUTS[-1]} s, GET ${GETS[-1]} s"
+  log "run $r: curl PUT ${PUTS[-1]} s"
+  sleep 10 # RGW's garbage collector frees the memstore's memory
 done
 
 # --- assetd ingest ----------------------------------------------------------
@@ -147,23 +148,27 @@ PY
   log "run $r: ingest $tot s ($up s to the 202), peak RSS $ING_HWM KiB, $ING_CPU CPU s"
   if [ "$r" -lt "$RUNS" ]; then
     curl -sf -X DELETE "$BASE/assets/$AID" -o /dev/null || die "delete failed"
-    sleep 5
+    sleep 10 # the garbage collector frees 1 GiB
   fi
   stop_pid "$APID"
 done
 
-# --- assetd download (a fresh process) ---------------------------------------
-start_assetd
-DLS=()
+# --- downloads: curl GET of the same bytes and assetd, alternating ------------
+"${S3[@]}" -T "$ZIP" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null
+sleep 10 # let the garbage collector finish with the deleted runs first
+start_assetd # a fresh process: its peak memory is the downloads'
+DLS=() GETS=()
 C0=$(cpu "$APID")
 for r in $(seq "$RUNS"); do
-  t0=$(now); curl -sS --fail --noproxy '*' "$BASE/zip/download/$AID" -o /dev/null; t1=$(now)
-  DLS+=("$(python3 -c "print($t1-$t0)")")
-  log "run $r: download ${DLS[-1]} s"
+  t0=$(now); "${S3[@]}" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null; t1=$(now)
+  curl -sS --fail --noproxy '*' "$BASE/zip/download/$AID" -o /dev/null; t2=$(now)
+  GETS+=("$(python3 -c "print($t1-$t0)")") DLS+=("$(python3 -c "print($t2-$t1)")")
+  log "run $r: curl GET ${GETS[-1]} s, assetd download ${DLS[-1]} s"
 done
 DL_HWM=$(hwm "$APID")
 DL_CPU=$(python3 -c "print(f'{($(cpu "$APID") - $C0) / $RUNS:.2f}')")
 curl -sf -X DELETE "$BASE/assets/$AID" -o /dev/null || true
+"${S3[@]}" -X DELETE "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null
 stop_pid "$APID"
 
 PUT=$(best "${PUTS[@]}") GET=$(best "${GETS[@]}") ING=$(best "${INGS[@]}") JOB=$(best "${JOBS[@]}")

@@ -720,6 +720,7 @@ struct ad_blob_reader {
     uint64_t next;          /* offset of the next byte to arrive from S3 */
     uint64_t end;           /* end of the range (exclusive); UINT64_MAX: the object's end */
     bool running, paused, at_end;
+    bool bad_range; /* a 200 (the whole object) came for a Range request */
     int resumes;
     /* where arriving bytes go: the caller's buffer, then spill */
     char *dst;
@@ -735,6 +736,10 @@ static size_t r_write(void *ctx, const char *p, size_t n)
 {
     ad_blob_reader *r = ctx;
     size_t take = 0, rest;
+    if (r->rq.range && r->rq.status == 200) { /* would splice the wrong bytes in */
+        r->bad_range = true;
+        return 0;
+    }
     if (r->dst && r->spill_off == r->spill_len) {
         take = r->dst_cap - r->dst_len < n ? r->dst_cap - r->dst_len : n;
         memcpy(r->dst + r->dst_len, p, take);
@@ -796,6 +801,8 @@ static ad_code r_start(ad_blob_reader *r, ad_error *err)
 static ad_code r_after(ad_blob_reader *r, ad_error *err)
 {
     s3_req *rq = &r->rq;
+    if (r->bad_range)
+        return ad_fail(err, AD_E_BACKEND, "S3 %s: the server ignored the Range header", r->what);
     if (rq->curl_rc == CURLE_OK && (rq->status == 200 || rq->status == 206)) {
         /* complete: the server sent the range, or the object ended first */
         if (!r->etag[0] && rq->etag[0]) snprintf(r->etag, sizeof(r->etag), "%s", rq->etag);

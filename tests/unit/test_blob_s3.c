@@ -13,7 +13,11 @@
  * abort), a streamed read being ONE GET in RGW's log, the credential
  * sources (URL, environment, file), wrong credentials (a clear error that
  * never quotes the secret), an unreachable endpoint (AD_E_UNAVAILABLE),
- * URL errors, and open creating a missing bucket.
+ * URL errors, and open creating a missing bucket. Through a fault-injecting
+ * relay in front of RGW (faultproxy.c): 503 SlowDown answers retried, or
+ * reported with S3's Code and Message once the retries are spent; a
+ * download cut mid-stream resumed byte-exact; a part upload cut
+ * mid-request retried.
  *
  * The checks of what is on the server use their own signed requests
  * (libcurl's --aws-sigv4), not the adapter.
@@ -28,6 +32,7 @@
 
 #include "blob_contract.h"
 #include "check.h"
+#include "faultproxy.h"
 #include "store/blob.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -383,6 +388,172 @@ static void test_open_creates_bucket(ad_blob *main_store)
     CHECK(rc == AD_E_BAD_REQUEST, "removing the store's own bucket: %s", ad_code_name(rc));
 }
 
+/* ------------------------------------------------------------------------ */
+/* Faults: a relay in front of RGW that answers 503 or cuts connections      */
+/* ------------------------------------------------------------------------ */
+
+static uint8_t *pattern(size_t n, unsigned salt)
+{
+    uint8_t *d = malloc(n);
+    for (size_t i = 0; i < n; i++) d[i] = (uint8_t)((i * 2654435761u) >> 13) ^ (uint8_t)salt;
+    return d;
+}
+
+static ad_code put_all(ad_blob *b, const char *key, const uint8_t *d, size_t n, ad_error *err)
+{
+    ad_blob_writer *w = NULL;
+    ad_code rc = b->ops->writer_open(b, key, &w, err);
+    for (size_t off = 0; rc == AD_OK && off < n; off += 65536)
+        rc = b->ops->writer_write(w, d + off, n - off < 65536 ? n - off : 65536, err);
+    if (rc) {
+        b->ops->writer_abort(w);
+        return rc;
+    }
+    return b->ops->writer_commit(w, err);
+}
+
+static bool stream_equals(ad_blob *b, const char *key, const uint8_t *d, size_t n, ad_error *err)
+{
+    ad_blob_reader *r = NULL;
+    uint8_t *buf = malloc(n + 1);
+    size_t total = 0, got = 0;
+    ad_code rc = b->ops->reader_open(b, key, 0, UINT64_MAX, &r, err);
+    while (rc == AD_OK &&
+           (rc = b->ops->reader_read(r, buf + total,
+                                     100000 < n + 1 - total ? 100000 : n + 1 - total, &got, err)) ==
+               AD_OK &&
+           got)
+        total += got;
+    b->ops->reader_close(r);
+    bool same = rc == AD_OK && total == n && memcmp(buf, d, n) == 0;
+    free(buf);
+    return same;
+}
+
+/* A store through the relay, fresh (its own connections). */
+static ad_blob *open_via(faultproxy *fp, const char *extra, ad_error *err)
+{
+    char url[2048], params[400];
+    ad_blob *b = NULL;
+    snprintf(params, sizeof(params),
+             "endpoint=http://127.0.0.1:%d&part_size=5MiB&multipart_threshold=5MiB&%s",
+             faultproxy_port(fp), extra);
+    {
+        char pfx[100];
+        snprintf(pfx, sizeof(pfx), "%s/faults", prefix);
+        make_url(url, sizeof(url), pfx, params);
+    }
+    if (ad_blob_open(url, &b, err) != AD_OK) return NULL;
+    return b;
+}
+
+static void test_faults(void)
+{
+    faultproxy *fp = faultproxy_start(atoi(strrchr(endpoint, ':') + 1));
+    const size_t n = 12 * 1024 * 1024 + 7;
+    uint8_t *data = pattern(n, 1), *data2 = pattern(n, 2);
+    ad_error err = {0};
+    ad_blob *b;
+    ad_code rc;
+    int acc, failed, cut;
+    CHECK(fp != NULL, "the fault proxy does not start");
+    if (!fp) return;
+
+    /* 503s within the retries: open and a write go through */
+    faultproxy_fail_next(fp, 3);
+    b = open_via(fp, "retries=4", &err);
+    CHECK(b != NULL, "open through two 503s: %s", err.msg);
+    faultproxy_counts(fp, &acc, &failed, &cut);
+    CHECK(failed == 3, "the proxy answered %d requests with 503, want 3", failed);
+    if (b) {
+        faultproxy_fail_next(fp, 0);
+        rc = put_all(b, "f/small", data, 1000, &err);
+        CHECK(rc == AD_OK, "a write after the 503s: %s (%s)", ad_code_name(rc), err.msg);
+        b->ops->close(b);
+    }
+
+    /* 503s past the retries: the error names S3's Code and Message */
+    faultproxy_fail_next(fp, 0);
+    b = open_via(fp, "retries=1", &err);
+    CHECK(b != NULL, "open: %s", err.msg);
+    if (b) {
+        uint64_t size;
+        uint8_t rbuf[100];
+        size_t got = 0;
+        faultproxy_fail_next(fp, 1000);
+        /* the store's connection is kept alive: break it so the next
+         * request needs a new one */
+        faultproxy_cut_next(fp, 1, 0, 1);
+        rc = b->ops->read(b, "f/small", 0, rbuf, sizeof(rbuf), &got, &err);
+        CHECK(rc == AD_E_UNAVAILABLE &&
+                  strstr(err.msg, "HTTP 503 SlowDown: injected by the test proxy") &&
+                  strstr(err.msg, "after every retry"),
+              "a read while RGW answers 503: %s (%s)", ad_code_name(rc), err.msg);
+        faultproxy_cut_next(fp, 1, 0, 1);
+        rc = b->ops->stat(b, "f/small", &size, &err);
+        CHECK(rc == AD_E_UNAVAILABLE && strstr(err.msg, "HTTP 503"),
+              "a HEAD while RGW answers 503 (no body, so no Code): %s (%s)", ad_code_name(rc),
+              err.msg);
+        faultproxy_fail_next(fp, 0);
+        faultproxy_cut_next(fp, 0, 0, 1);
+        b->ops->close(b);
+    }
+
+    /* a download cut in the middle resumes where it stopped, byte-exact */
+    b = open_via(fp, "retries=3", &err);
+    CHECK(b != NULL, "open: %s", err.msg);
+    if (b) {
+        rc = put_all(b, "f/big", data, n, &err);
+        CHECK(rc == AD_OK, "put 12 MiB: %s (%s)", ad_code_name(rc), err.msg);
+        faultproxy_counts(fp, &acc, &failed, &cut);
+        faultproxy_cut_next(fp, 1, 3 * 1024 * 1024, 1);
+        CHECK(stream_equals(b, "f/big", data, n, &err), "a stream cut at 3 MiB: %s", err.msg);
+        {
+            int cut2;
+            faultproxy_counts(fp, &acc, &failed, &cut2);
+            CHECK(cut2 == cut + 1, "the stream was not cut (%d cuts)", cut2 - cut);
+        }
+        /* a ranged read cut in the middle is retried */
+        {
+            uint8_t *buf = malloc(4 << 20);
+            size_t got = 0;
+            faultproxy_counts(fp, &acc, &failed, &cut);
+            faultproxy_cut_next(fp, 1, 1 << 20, 1);
+            rc = b->ops->read(b, "f/big", 1000, buf, 4 << 20, &got, &err);
+            CHECK(rc == AD_OK && got == 4 << 20 && memcmp(buf, data + 1000, got) == 0,
+                  "a ranged read cut at 1 MiB: %s, %zu bytes (%s)", ad_code_name(rc), got, err.msg);
+            {
+                int cut2;
+                faultproxy_counts(fp, &acc, &failed, &cut2);
+                CHECK(cut2 == cut + 1, "the ranged read was not cut (%d cuts)", cut2 - cut);
+            }
+            free(buf);
+        }
+        /* a part upload cut mid-request is sent again */
+        faultproxy_counts(fp, &acc, &failed, &cut);
+        faultproxy_cut_next(fp, 1, 2 * 1024 * 1024, 0);
+        rc = put_all(b, "f/big", data2, n, &err);
+        {
+            int cut2;
+            faultproxy_counts(fp, &acc, &failed, &cut2);
+            CHECK(cut2 == cut + 1, "no upload was cut (%d cuts)", cut2 - cut);
+        }
+        CHECK(rc == AD_OK, "a multipart upload with a part cut: %s (%s)", ad_code_name(rc),
+              err.msg);
+        faultproxy_cut_next(fp, 0, 0, 0);
+        CHECK(stream_equals(b, "f/big", data2, n, &err), "the object after a cut part: %s",
+              err.msg);
+        CHECK(uploads_in_progress(NULL) == 0, "uploads left after the faults: %d",
+              uploads_in_progress(NULL));
+        b->ops->remove(b, "f/big", &err);
+        b->ops->remove(b, "f/small", &err);
+        b->ops->close(b);
+    }
+    faultproxy_stop(fp);
+    free(data);
+    free(data2);
+}
+
 int main(void)
 {
     char url[2048], vurl[2048], vend[256];
@@ -451,6 +622,7 @@ int main(void)
     } else {
         CHECK(0, "open: %s", err.msg);
     }
+    test_faults();
     test_credentials();
     test_url_errors();
     test_unreachable();
