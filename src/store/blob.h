@@ -107,7 +107,8 @@ typedef struct ad_blob_ops {
     ad_code (*bucket_exists)(ad_blob *b, const char *name, bool *exists, ad_error *err);
     /* bucket_remove: removes an empty bucket; AD_E_NOT_FOUND if there is
      * none, AD_E_PRECONDITION if it holds objects (or S3 multipart
-     * uploads) unless force, which removes them first. */
+     * uploads) unless force, which removes them first. The store's own
+     * bucket (S3) is refused with AD_E_BAD_REQUEST. */
     ad_code (*bucket_remove)(ad_blob *b, const char *name, bool force, ad_error *err);
     /* bucket_open: a store of the same kind, with the same settings and
      * credentials, whose objects are those of bucket name (which must
