@@ -95,14 +95,11 @@ static bool check_exposure(const ad_config *cfg, ad_app *app)
                                 "(--insecure-no-auth); anyone who can connect is admin\"");
         return true;
     }
+    /* one line a person can act on: the log is stderr, so no second copy */
     ad_log(AD_LOG_ERROR,
-           "msg=\"refusing to serve a non-loopback address with no token configured: create an "
-           "admin token first (assetd token create NAME admin, with the same --meta/--data), or "
-           "pass --insecure-no-auth to serve without authentication\"");
-    fprintf(stderr,
-            "assetd: refusing to listen on a non-loopback address with no token configured.\n"
-            "  Either create a token:   assetd token create NAME admin [--data DIR | --meta URL]\n"
-            "  or serve without auth:   --insecure-no-auth\n");
+           "msg=\"refusing to serve a non-loopback address with no token configured; either "
+           "create a token (assetd token create NAME admin, with the same --data or --meta) or "
+           "serve without authentication (--insecure-no-auth)\"");
     return false;
 }
 

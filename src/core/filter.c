@@ -975,13 +975,12 @@ static bool compare_matches(ad_fop op, const json_t *v, const json_t *arg)
     }
 }
 
-/* Value form: every kid predicate is on path "" (possibly under AND/NOT). */
-static bool elem_match_value_form(const ad_filter *kid)
+bool ad_filter_elem_value_form(const ad_filter *kid)
 {
     switch (kid->op) {
     case AD_FOP_AND:
     case AD_FOP_NOT:
-        return kid->nkids > 0 && elem_match_value_form(kid->kids[0]);
+        return kid->nkids > 0 && ad_filter_elem_value_form(kid->kids[0]);
     case AD_FOP_TRUE:
     case AD_FOP_OR:
     case AD_FOP_NOR:
@@ -994,7 +993,7 @@ static bool elem_match_value_form(const ad_filter *kid)
 static int elem_match(evaluator *ev, const ad_filter *f, const json_t *arr)
 {
     const ad_filter *kid = f->kids[0];
-    bool value_form = elem_match_value_form(kid);
+    bool value_form = ad_filter_elem_value_form(kid);
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const json_t *e = json_array_get(arr, i);
         if (!value_form && !json_is_object(e) && !json_is_array(e)) continue;

@@ -80,6 +80,12 @@ ad_code ad_filter_parse(const json_t *doc, ad_filter **out, ad_error *err);
  */
 int ad_filter_match(const ad_filter *f, const json_t *doc, ad_error *err);
 
+/* Whether the kid of an $elemMatch is its value form ({"$gt": 5}: every
+ * predicate on path "", possibly under AND/NOT), matched against each
+ * element itself, rather than its document form (predicates on the
+ * elements' fields). Adapters compiling $elemMatch use the same rule. */
+bool ad_filter_elem_value_form(const ad_filter *kid);
+
 /* Frees a tree (NULL is fine). */
 void ad_filter_free(ad_filter *f);
 

@@ -99,27 +99,6 @@ ad_code ad_blob_bucket_check(const char *name, ad_error *err)
     return AD_OK;
 }
 
-void ad_blob_url_redact(const char *url, char *out, size_t cap)
-{
-    const char *sep = strstr(url, "://"), *start, *end, *at;
-    if (!cap) return;
-    if (!sep) {
-        snprintf(out, cap, "%s", url);
-        return;
-    }
-    /* The userinfo ends at the first '@' before the query; it is masked
-     * when it has a ':' (user:secret). Secrets often hold '/' and '+'
-     * that a user may not have percent-encoded, so the search does not
-     * stop at the first '/'. */
-    start = sep + 3;
-    end = start + strcspn(start, "?#");
-    at = memchr(start, '@', (size_t)(end - start));
-    if (!at || !memchr(start, ':', (size_t)(at - start)))
-        snprintf(out, cap, "%s", url);
-    else
-        snprintf(out, cap, "%.*s***%s", (int)(start - url), url, at);
-}
-
 ad_code ad_blob_open(const char *url, ad_blob **out, ad_error *err)
 {
     const char *colon = strchr(url, ':');
@@ -129,7 +108,7 @@ ad_code ad_blob_open(const char *url, ad_blob **out, ad_error *err)
             return adapters[i]->open(url, out, err);
     }
     char safe[512];
-    ad_blob_url_redact(url, safe, sizeof(safe));
+    ad_url_redact(url, safe, sizeof(safe));
     return ad_fail(err, AD_E_BAD_REQUEST, "blob store URL \"%s\": unknown scheme (known: %s)", safe,
                    ad_blob_schemes());
 }

@@ -132,11 +132,6 @@ ad_code ad_blob_key_check(const char *key, ad_error *err);
  * "-s3alias" or "--ol-s3". */
 ad_code ad_blob_bucket_check(const char *name, ad_error *err);
 
-/* url with its credentials replaced by "***" (the userinfo of
- * scheme://user:secret@host), for logs and messages. Always terminated;
- * cut to cap. */
-void ad_blob_url_redact(const char *url, char *out, size_t cap);
-
 ad_code ad_blob_open(const char *url, ad_blob **out, ad_error *err);
 const char *ad_blob_schemes(void);
 

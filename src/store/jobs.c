@@ -56,7 +56,9 @@ ad_code ad_jobs_open(const char *url, ad_jobs **out, ad_error *err)
         if (strlen(adapters[i]->scheme) == n && memcmp(adapters[i]->scheme, url, n) == 0)
             return adapters[i]->open(url, out, err);
     }
-    return ad_fail(err, AD_E_BAD_REQUEST, "job store URL \"%s\": unknown scheme (known: %s)", url,
+    char safe[512];
+    ad_url_redact(url, safe, sizeof(safe)); /* a URL may carry a password */
+    return ad_fail(err, AD_E_BAD_REQUEST, "job store URL \"%s\": unknown scheme (known: %s)", safe,
                    ad_jobs_schemes());
 }
 

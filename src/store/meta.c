@@ -15,11 +15,8 @@ extern const ad_meta_ops ad_meta_mongo_ops;
 extern const ad_meta_ops ad_meta_mongo_srv_ops;
 
 static const ad_meta_ops *const adapters[] = {
-    &ad_meta_sqlite_ops,
-    &ad_meta_pg_ops,
-    &ad_meta_postgres_ops,
-    &ad_meta_mongo_ops,
-    &ad_meta_mongo_srv_ops,
+    &ad_meta_sqlite_ops, &ad_meta_pg_ops,        &ad_meta_postgres_ops,
+    &ad_meta_mongo_ops,  &ad_meta_mongo_srv_ops,
 };
 
 void ad_doc_free(ad_doc *d)
@@ -43,7 +40,9 @@ ad_code ad_meta_open(const char *url, ad_meta **out, ad_error *err)
         if (strlen(adapters[i]->scheme) == n && memcmp(adapters[i]->scheme, url, n) == 0)
             return adapters[i]->open(url, out, err);
     }
-    return ad_fail(err, AD_E_BAD_REQUEST, "meta store URL \"%s\": unknown scheme (known: %s)", url,
+    char safe[512];
+    ad_url_redact(url, safe, sizeof(safe)); /* a URL may carry a password */
+    return ad_fail(err, AD_E_BAD_REQUEST, "meta store URL \"%s\": unknown scheme (known: %s)", safe,
                    ad_meta_schemes());
 }
 

@@ -436,22 +436,6 @@ static const char *node_path(const ad_filter *f)
     return f->nkids ? node_path(f->kids[0]) : "";
 }
 
-/* Value form of $elemMatch, as filter.c decides it: predicates on "". */
-static bool elem_value_form(const ad_filter *kid)
-{
-    switch (kid->op) {
-    case AD_FOP_AND:
-    case AD_FOP_NOT:
-        return kid->nkids > 0 && elem_value_form(kid->kids[0]);
-    case AD_FOP_TRUE:
-    case AD_FOP_OR:
-    case AD_FOP_NOR:
-        return false;
-    default:
-        return kid->path && kid->path[0] == '\0';
-    }
-}
-
 static void put_value(compiler *c, bson_t *b, const char *key, const json_t *v)
 {
     ad_error e = {0};
@@ -510,7 +494,7 @@ static bool elem_match_ops(compiler *c, const ad_filter *f, bson_t *ops)
     const ad_filter *kid = f->kids[0];
     bson_t inner = BSON_INITIALIZER;
     bool ix = false, emitted;
-    if (elem_value_form(kid))
+    if (ad_filter_elem_value_form(kid))
         emitted = ops_of(c, kid, &inner, &ix);
     else
         emitted = doc_cond(c, kid, false, &inner, &ix);

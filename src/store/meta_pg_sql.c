@@ -780,22 +780,6 @@ static bool emit_type(pg_sql *q, const ad_filter *f, const char *x, size_t n)
     return exact;
 }
 
-/* filter.c's rule: the value form of $elemMatch has its predicates on "". */
-static bool elem_match_value_form(const ad_filter *kid)
-{
-    switch (kid->op) {
-    case AD_FOP_AND:
-    case AD_FOP_NOT:
-        return kid->nkids > 0 && elem_match_value_form(kid->kids[0]);
-    case AD_FOP_TRUE:
-    case AD_FOP_OR:
-    case AD_FOP_NOR:
-        return false;
-    default:
-        return kid->path && kid->path[0] == '\0';
-    }
-}
-
 static bool emit_elem_match(pg_sql *q, const ad_filter *f, const char *x, size_t n)
 {
     const ad_filter *kid = f->kids[0];
@@ -829,7 +813,7 @@ static bool emit_elem_match(pg_sql *q, const ad_filter *f, const char *x, size_t
     put(q, " ELSE '[]'::jsonb END) ");
     put(q, ealias);
     put(q, "(v) WHERE ");
-    if (elem_match_value_form(kid)) {
+    if (ad_filter_elem_value_form(kid)) {
         exact = emit_node(q, kid, e);
     } else {
         /* the document form sees object elements (and arrays, in which

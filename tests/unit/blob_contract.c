@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "store/blob.h"
+#include "util/str.h"
 #include "util/err.h"
 
 static const blob_contract_opts *O;
@@ -887,7 +888,7 @@ int blob_contract_run(const blob_contract_opts *opts)
     ad_code rc;
 
     O = opts;
-    ad_blob_url_redact(opts->url, safe, sizeof(safe));
+    ad_url_redact(opts->url, safe, sizeof(safe));
     rc = ad_blob_open(opts->url, &b, &err);
     CHECK(rc == AD_OK && b, "blob contract: open %s: %s (%s)", safe, ad_code_name(rc), err.msg);
     if (rc != AD_OK || !b) return check_failed - failed_before;

@@ -206,29 +206,6 @@ static void test_open_errors(void)
     CHECK(rc != AD_OK && !b, "a root under a regular file: %s", ad_code_name(rc));
 }
 
-static void test_redact(void)
-{
-    static const struct {
-        const char *in, *out;
-    } cases[] = {
-        {"s3://AKID:SECRET@bucket?endpoint=http://h:1", "s3://***@bucket?endpoint=http://h:1"},
-        {"s3://AKID:se/cr+et@bucket/prefix", "s3://***@bucket/prefix"},
-        {"s3://bucket/prefix?region=x", "s3://bucket/prefix?region=x"},
-        {"postgresql://u:p@localhost/db", "postgresql://***@localhost/db"},
-        {"file:///var/lib/x", "file:///var/lib/x"},
-        {"s3://bucket?endpoint=http://u@h", "s3://bucket?endpoint=http://u@h"},
-        {"no-scheme", "no-scheme"},
-    };
-    char out[128];
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ad_blob_url_redact(cases[i].in, out, sizeof(out));
-        CHECK(strcmp(out, cases[i].out) == 0, "redact \"%s\": \"%s\", want \"%s\"", cases[i].in,
-              out, cases[i].out);
-    }
-    ad_blob_url_redact("s3://A:B@c", out, 4);
-    CHECK(strlen(out) == 3, "a cut redaction is terminated");
-}
-
 int main(void)
 {
     char url[128];
@@ -260,7 +237,6 @@ int main(void)
     }
     test_reopen(url);
     test_open_errors();
-    test_redact();
 
     nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_blob_file");

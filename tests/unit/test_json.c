@@ -9,6 +9,9 @@
 #include "check.h"
 #include "util/buf.h"
 #include "util/json.h"
+#include "store/blob.h"
+#include "store/jobs.h"
+#include "store/meta.h"
 #include "util/str.h"
 
 static char *nested(size_t depth)
@@ -127,8 +130,29 @@ static void url_redact_cases(void)
     redact_case("s3://b?secret_key=abc&access_key=def&part_size=8MiB&password=p#frag",
                 "s3://b?secret_key=***&access_key=***&part_size=8MiB&password=***#frag");
     redact_case("local:///d/jobs.db?apiToken=zzz", "local:///d/jobs.db?apiToken=***");
+    /* secrets with an unescaped '/' or '+', and an '@' only in a parameter */
+    redact_case("s3://AKID:se/cr+et@bucket/prefix", "s3://AKID:***@bucket/prefix");
+    redact_case("s3://bucket?endpoint=http://u@h", "s3://bucket?endpoint=http://u@h");
+    redact_case("postgresql://u:p@localhost/db", "postgresql://u:***@localhost/db");
+    redact_case("no-scheme", "no-scheme");
     /* an '@' in the path is not userinfo */
     redact_case("file:///data/a:b@c", "file:///data/a:b@c");
+    {
+        /* the stores' "unknown scheme" messages show the URL masked */
+        ad_meta *m = NULL;
+        ad_blob *b = NULL;
+        ad_jobs *j = NULL;
+        ad_error e1 = {0}, e2 = {0}, e3 = {0};
+        CHECK(ad_meta_open("nosuch://u:hunter2@h/db", &m, &e1) == AD_E_BAD_REQUEST &&
+                  !strstr(e1.msg, "hunter2") && strstr(e1.msg, "u:***@"),
+              "meta: %s", e1.msg);
+        CHECK(ad_blob_open("nosuch://k:hunter2@b", &b, &e2) == AD_E_BAD_REQUEST &&
+                  !strstr(e2.msg, "hunter2"),
+              "blob: %s", e2.msg);
+        CHECK(ad_jobs_open("nosuch://:hunter2@h", &j, &e3) == AD_E_BAD_REQUEST &&
+                  !strstr(e3.msg, "hunter2"),
+              "jobs: %s", e3.msg);
+    }
     ad_url_redact("postgresql://u:secretsecret@h/db", small, sizeof(small));
     CHECK(strlen(small) == sizeof(small) - 1 && !strstr(small, "secret"), "truncated: %s", small);
 }
