@@ -22,6 +22,7 @@ static const struct {
     [AD_E_FORBIDDEN] = {403, "forbidden"},
     [AD_E_NOT_FOUND] = {404, "not_found"},
     [AD_E_METHOD] = {405, "method_not_allowed"},
+    [AD_E_CONFLICT] = {409, "conflict"},
     [AD_E_PRECONDITION] = {412, "precondition_failed"},
     [AD_E_TOO_LARGE] = {413, "payload_too_large"},
     [AD_E_URI_TOO_LONG] = {414, "uri_too_long"},

@@ -22,6 +22,7 @@ typedef enum ad_code {
     AD_E_FORBIDDEN,    /* 403 forbidden: the token's role is not enough */
     AD_E_NOT_FOUND,    /* 404 not_found */
     AD_E_METHOD,       /* 405 method_not_allowed */
+    AD_E_CONFLICT,     /* 409 conflict: the resource is in use (a bucket holding assets) */
     AD_E_PRECONDITION, /* 412 precondition_failed: If-Match did not match */
     AD_E_TOO_LARGE,    /* 413 payload_too_large */
     AD_E_URI_TOO_LONG, /* 414 uri_too_long */
