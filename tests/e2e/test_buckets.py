@@ -16,7 +16,9 @@ checked (BucketVerificationFailure), a creation that fails and is retried
 restored when changed behind assetd's back: BucketPolicyHasBeenChanged;
 BucketPolicyUpdateFailed when it cannot be set). What is on the S3 side is
 checked with our own signed requests (curl --aws-sigv4), not through
-assetd. Audit lines of bucket changes are asserted.
+assetd. The S3 variants also put the records in PostgreSQL and the jobs in
+Redis when ASSETD_TEST_PG_URL / ASSETD_TEST_REDIS_URL are set (as
+scripts/test.sh does). Audit lines of bucket changes are asserted.
 """
 
 import io
@@ -30,11 +32,14 @@ import zipfile
 
 import pytest
 
+from conftest import ASSETD_BIN, sanitizer_env
 from e2e_helpers import Client, err, ok, seg, uniq
-from test_auth import Authed, make_token
+from test_auth import Authed
 from zip_upload_helpers import asset_doc, wait_done, zip_bytes
 
 S3_URL = os.environ.get("ASSETD_TEST_S3_URL", "")
+PG_URL = os.environ.get("ASSETD_TEST_PG_URL", "")
+REDIS_URL = os.environ.get("ASSETD_TEST_REDIS_URL", "")
 ENDPOINT = os.environ.get("ASSETD_TEST_S3_ENDPOINT", "")
 ACCESS = os.environ.get("AWS_ACCESS_KEY_ID", "")
 SECRET = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
@@ -105,16 +110,32 @@ def s3_keys(remote):
 class Env:
     """One assetd on one backend, with ways to look at the remote side."""
 
-    def __init__(self, factory, backend, args=(), data=None, tokens=None):
+    def __init__(self, factory, backend, args=(), data=None, roles=()):
         self.backend = backend
         extra = list(args)
         if backend == "s3":
+            # the production set: S3, and PostgreSQL and Redis when the
+            # test script started them (each instance in a schema / key
+            # prefix of its own)
             prefix = uniq("e2e-bk")
             head, _, query = S3_URL.partition("?")
             extra += ["--blobs", f"{head}/{prefix}?{query}"]
+            tag = prefix.replace("-", "_")
+            if PG_URL:
+                extra += ["--meta", f"{PG_URL}?schema={tag}"]
+            if REDIS_URL:
+                extra += ["--jobs", f"{REDIS_URL}?prefix={tag}:"]
+        # tokens made with `assetd token create` in the same stores, before it starts
+        self.tokens = {}
+        for role in roles:
+            meta = [a for i, a in enumerate(extra) if i and extra[i - 1] == "--meta"]
+            p = subprocess.run([str(ASSETD_BIN), "token", "create", f"{role}-1", role, "--data",
+                                str(data)] + (["--meta", meta[0]] if meta else []),
+                               capture_output=True, text=True, env=sanitizer_env(), timeout=60)
+            assert p.returncode == 0, p.stderr
+            self.tokens[role] = p.stdout.strip()
         self.inst = factory(args=extra, data=data if data is not None else True)
         self.api = Client(self.inst.base)
-        self.tokens = tokens or {}
 
     def blobs_dir(self):
         return self.inst.data_dir / "blobs"
@@ -288,8 +309,8 @@ def test_bad_inputs_name_the_field(assetd_factory):
 def test_policy_decides_who_reads_files(assetd_factory, tmp_path, backend):
     data = tmp_path / "secured"
     data.mkdir()
-    toks = {role: make_token(data, f"{role}-1", role) for role in ("reader", "writer")}
-    env = Env(assetd_factory, backend, data=data)
+    env = Env(assetd_factory, backend, data=data, roles=("reader", "writer"))
+    toks = env.tokens
     anon = env.api
     reader, writer = Authed(env.inst.base, toks["reader"]), Authed(env.inst.base, toks["writer"])
 
