@@ -480,6 +480,16 @@ def test_zip_upload_into_buckets(assetd_factory, backend):
         ok(api.delete(f"/assets/{seg(aid)}"))
         assert env.remote_keys(meta["status"]["remoteName"]) == []
 
+    # a job that fails after storing its files leaves nothing in the bucket
+    aid = uniq("fails")
+    bad = zip_bytes([("asset.json", asset_doc(aid, files=[{"asset_file_id": "not-in-zip"}])),
+                     ("a.txt", b"stored, then removed")])
+    r = upload_into(api, bad, "docs")
+    assert r.status_code == 202, r.text
+    st = wait_done(api, r.json()["upload_id"])
+    assert st["status"].startswith("failed") and "validation" in st["status"], st
+    assert env.remote_keys(docs["status"]["remoteName"]) == []
+
     # without --default-bucket the main store is used, as before
     plain = Env(assetd_factory, backend)
     aid = uniq("plain")
@@ -487,6 +497,38 @@ def test_zip_upload_into_buckets(assetd_factory, backend):
     doc = ok(plain.api.get(f"/assets/{seg(aid)}"))
     assert doc["files"][0]["asset_file_url"] == \
         f"{plain.inst.base}/files/{st['upload_id']}/a.txt"
+
+
+@pytest.mark.skipif(not (HAVE_S3 and PG_URL), reason=NO_S3 + "; or ASSETD_TEST_PG_URL is not set")
+def test_two_instances_share_buckets(assetd_factory):
+    """Two instances on one PostgreSQL and one S3 service, both running the
+    heartbeat every second: each sees the other's changes at once, and
+    neither undoes them."""
+    prefix = uniq("e2e-bk2")
+    tag = prefix.replace("-", "_")
+    head, _, query = S3_URL.partition("?")
+    args = ["--blobs", f"{head}/{prefix}?{query}", "--meta", f"{PG_URL}?schema={tag}",
+            "--bucket-check-interval", "1"]
+    a = Client(assetd_factory(args=args).base)
+    b = Client(assetd_factory(args=args).base)
+    doc = ok(a.post("/buckets", json={"name": "shared"}), 201)
+    assert ok(b.get("/buckets/shared"))["status"]["remoteName"] == doc["status"]["remoteName"]
+    err(b.post("/buckets", json={"name": "shared"}), 400, "already_exists")
+    for i, (who, policy) in enumerate([(b, "readonly"), (a, "readwrite"), (b, "none")]):
+        up = ok(who.put("/buckets/shared", json={"policy": policy}))
+        assert up["generation"] == i + 2 and up["status"]["observedGeneration"] == i + 2
+        time.sleep(1.5)  # heartbeats of both run in between
+        for c in (a, b):
+            seen = ok(c.get("/buckets/shared"))
+            assert seen["policy"] == policy and seen["generation"] == i + 2, seen
+            assert seen["status"]["phase"] == "Ready", seen
+        want = {"readonly": {"s3:GetObject"}, "readwrite": {"s3:GetObject", "s3:PutObject"},
+                "none": set()}[policy]
+        assert anonymous_actions(s3_policy(doc["status"]["remoteName"])) == want
+    ok(b.delete("/buckets/shared"))
+    err(a.get("/buckets/shared"), 404, "not_found")
+    time.sleep(1.5)  # a heartbeat does not bring it back
+    err(a.get("/buckets/shared"), 404, "not_found")
 
 
 # ------------------------------------------------------------------ the heartbeat
