@@ -20,6 +20,10 @@
  *      against the limits again (a declared size can lie). The spool is
  *      dropped from the page cache behind the reads (see drop_behind).
  *
+ * A job that names a bucket (ad_job.bucket) stores its files in that
+ * bucket's store (ad_buckets_store) instead of the main one, and their
+ * asset_file_url is <public_url>/buckets/<name>/files/<upload_id>/<path>.
+ *
  * Then the asset is registered through ad_registry_create. Any failure
  * removes every object the job stored. Memory per job is the scan buffer,
  * the hash pipe's blocks, the list of names, the directory table (one
@@ -91,6 +95,7 @@ typedef struct run {
     int spool_fd;           /* for dropping what was read from the cache */
     uint64_t dropped;       /* spool bytes dropped so far */
     const char *src;        /* the archive on local disk: the job's source, or fetched */
+    ad_blob *dest;          /* where the files go: the main store or the job's bucket */
     char fetched[PATH_MAX]; /* a staged source's local copy ("" if none) */
 } run;
 
@@ -374,7 +379,7 @@ static int take_block(run *R, ad_blob_writer *w, file_sum *s, const char *p, siz
     if (check_ratio(R, R->unpacked)) return -1;
     ad_hashpipe_submit(R->hp, n);
     s->crc = crc32_z(s->crc, (const Bytef *)p, n);
-    if (R->o->blobs->ops->writer_write(w, p, n, &err)) return fail(R, "storage error: %s", err.msg);
+    if (R->dest->ops->writer_write(w, p, n, &err)) return fail(R, "storage error: %s", err.msg);
     record_progress(R, false);
     return 0;
 }
@@ -434,8 +439,10 @@ static int file_url(run *R, const char *name, json_t *e)
     size_t n = strlen(R->o->public_url);
     while (n && R->o->public_url[n - 1] == '/') n--; /* "http://h/" and "http://h" alike */
     ad_buf_init(&b, SIZE_MAX);
-    if (ad_buf_append(&b, R->o->public_url, n) || ad_buf_puts(&b, "/files/") ||
-        ad_buf_puts(&b, R->job->id) || ad_buf_puts(&b, "/") || ad_url_path_append(&b, name))
+    if (ad_buf_append(&b, R->o->public_url, n) ||
+        (R->job->bucket && (ad_buf_puts(&b, "/buckets/") || ad_buf_puts(&b, R->job->bucket))) ||
+        ad_buf_puts(&b, "/files/") || ad_buf_puts(&b, R->job->id) || ad_buf_puts(&b, "/") ||
+        ad_url_path_append(&b, name))
         rc = fail(R, "out of memory");
     if (!rc) rc = set_str(R, e, "asset_file_url", b.data);
     ad_buf_free(&b);
@@ -475,7 +482,7 @@ static int add_file_entry(run *R, const char *name, const file_sum *s, const uns
 static int write_entry(run *R, struct archive *a, const ad_zip_entry *ze, const char *key,
                        const char *name)
 {
-    const ad_blob_ops *ops = R->o->blobs->ops;
+    const ad_blob_ops *ops = R->dest->ops;
     ad_blob_writer *w = NULL;
     ad_error err = {0};
     file_sum s = {.crc = crc32(0, NULL, 0)};
@@ -483,7 +490,7 @@ static int write_entry(run *R, struct archive *a, const ad_zip_entry *ze, const 
     int rc = 0, hashed;
     if (R->o->jobs->ops->add_key(R->o->jobs, R->job->id, key, &err))
         return fail(R, "job store error: %s", err.msg);
-    if (ops->writer_open(R->o->blobs, key, &w, &err)) rc = fail(R, "storage error: %s", err.msg);
+    if (ops->writer_open(R->dest, key, &w, &err)) rc = fail(R, "storage error: %s", err.msg);
     if (!rc) rc = copy_entry(R, a, ze, w, &s, name);
     hashed = ad_hashpipe_digest(R->hp, dig); /* also ends the stream of a failed entry */
     if (!rc && hashed) rc = fail(R, "hashing failed");
@@ -601,20 +608,31 @@ static const char *log_safe(char *dst, size_t cap, const char *s)
 
 static int remove_key(void *ctx, const char *key)
 {
-    const ad_ingest_opts *o = ctx;
+    ad_blob *b = ctx;
     ad_error err = {0};
     char k[AD_BLOB_KEY_MAX + 1], e[AD_ERROR_MSG_MAX];
-    if (o->blobs->ops->remove(o->blobs, key, &err))
+    if (b->ops->remove(b, key, &err))
         ad_log(AD_LOG_WARN, "msg=\"cannot remove an object\" key=\"%s\" error=\"%s\"",
                log_safe(k, sizeof(k), key), log_safe(e, sizeof(e), err.msg));
     return 0;
 }
 
+/* The store a job's files go to: the main one, or its bucket's. */
+static ad_code job_store(const ad_ingest_opts *o, const ad_job *job, ad_blob **out, ad_error *err)
+{
+    *out = o->blobs;
+    if (!job->bucket) return AD_OK;
+    if (!o->buckets) return ad_fail(err, AD_E_BAD_REQUEST, "this server has no buckets");
+    return ad_buckets_store(o->buckets, job->bucket, out, err);
+}
+
 /* Removes every object the job recorded, then forgets the keys. */
-static void remove_objects(const ad_ingest_opts *o, const char *id)
+static void remove_objects(const ad_ingest_opts *o, const ad_job *job)
 {
     ad_error err = {0};
-    if (o->jobs->ops->keys(o->jobs, id, remove_key, (void *)o, &err) ||
+    const char *id = job->id;
+    ad_blob *b = NULL;
+    if (job_store(o, job, &b, &err) || o->jobs->ops->keys(o->jobs, id, remove_key, b, &err) ||
         o->jobs->ops->clear_keys(o->jobs, id, &err))
         ad_log(AD_LOG_ERROR, "msg=\"cannot clean up an upload\" upload=%s error=\"%s\"", id,
                err.msg);
@@ -728,12 +746,28 @@ static int fetch_source(run *R, const char *key)
     return 0;
 }
 
+/* The job's bucket must exist and be Ready; its store is where files go. */
+static int open_dest(run *R)
+{
+    ad_error err = {0};
+    char why[AD_ERROR_MSG_MAX];
+    bool ready = false;
+    if (R->job->bucket && R->o->buckets &&
+        ad_buckets_ready(R->o->buckets, R->job->bucket, &ready, why, sizeof(why), &err) == AD_OK &&
+        !ready)
+        return fail(R, "%s", why);
+    if (job_store(R->o, R->job, &R->dest, &err))
+        return fail(R, "bucket \"%.60s\": %s", R->job->bucket ? R->job->bucket : "", err.msg);
+    return 0;
+}
+
 static int run_steps(run *R)
 {
     struct stat st;
     const char *key = staged_key(R->job);
     R->buf = malloc(AD_INGEST_BUF);
     if (!R->buf) return fail(R, "out of memory");
+    if (open_dest(R)) return -1;
     R->src = R->job->source;
     if (key && fetch_source(R, key)) return -1;
     if (!R->src || stat(R->src, &st) != 0)
@@ -763,7 +797,7 @@ static ad_job_state settle(run *R, int rc)
     ad_job_state state = rc ? (R->interrupted ? AD_JOB_QUEUED : AD_JOB_FAILED) : AD_JOB_SUCCESS;
     ad_error err = {0};
     if (rc)
-        remove_objects(o, job->id);
+        remove_objects(o, job);
     else if (o->jobs->ops->clear_keys(o->jobs, job->id, &err))
         ad_log(AD_LOG_WARN, "msg=\"cannot forget keys\" upload=%s", job->id);
     if (rc && R->interrupted) job->bytes_done = job->files_done = 0;
@@ -860,7 +894,7 @@ static bool take_over(const ad_ingest_opts *o, ad_job *job)
         discard_source(o, job);
         outcome = "success";
     } else {
-        remove_objects(o, job->id);
+        remove_objects(o, job);
         job->bytes_done = job->files_done = 0;
         o->jobs->ops->progress(o->jobs, job, &err);
         if (source_exists(o, job)) {

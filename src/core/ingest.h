@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "core/buckets.h"
 #include "core/registry.h"
 #include "store/blob.h"
 #include "store/jobs.h"
@@ -34,6 +35,8 @@ typedef struct ad_ingest_opts {
      * "blob:<key>", see AD_INGEST_STAGED) is fetched to while it runs: this
      * instance's spool directory. NULL: staged sources fail. */
     const char *spool_dir;
+    ad_buckets *buckets; /* not owned; where jobs naming a bucket store their files
+                            (NULL: such jobs fail) */
 } ad_ingest_opts;
 
 /* A job's source is either a local spool file (a path) or, when uploads are
