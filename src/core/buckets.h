@@ -44,10 +44,10 @@ const char *ad_bucket_policy_name(ad_bucket_policy p);
 ad_code ad_bucket_policy_parse(const char *s, ad_bucket_policy *out, ad_error *err);
 
 typedef struct ad_buckets_opts {
-    ad_meta *meta;           /* not owned */
-    ad_blob *blobs;          /* not owned; must have the bucket_* slots */
-    const char *public_url;  /* base of status.url; copied */
-    int64_t check_interval;  /* seconds between heartbeats; 0: no thread */
+    ad_meta *meta;              /* not owned */
+    ad_blob *blobs;             /* not owned; must have the bucket_* slots */
+    const char *public_url;     /* base of status.url; copied */
+    int64_t check_interval;     /* seconds between heartbeats; 0: no thread */
     const char *default_bucket; /* --default-bucket, "" or NULL for none; copied */
 } ad_buckets_opts;
 

@@ -272,6 +272,11 @@ static int check_meta(run *R)
     ad_doc doc = {0};
     int rc = 0;
     if (!copy) return fail(R, "out of memory");
+    if (json_object_get(copy, "source")) {
+        json_decref(copy);
+        return fail(R, "asset.json failed validation: source: an uploaded asset cannot have a "
+                       "source (create it with POST /assets)");
+    }
     json_object_set_new(copy, "files", json_array());
     json_object_set_new(copy, "asset_file_ids", json_array());
     if (ad_asset_validate(copy, &err)) rc = fail(R, "asset.json failed validation: %s", err.msg);
@@ -778,12 +783,27 @@ static magic_t magic_new(void)
     return m;
 }
 
+/* A reconcile job of the asset store (source "asset:<id>#<generation>"):
+ * the controller runs it with this worker's libmagic cookie. */
+static ad_job_state run_asset(const ad_ingest_opts *o, const atomic_bool *stop, magic_t magic,
+                              ad_job *job)
+{
+    ad_error err = {0};
+    if (!o->controller) {
+        o->jobs->ops->finish(o->jobs, job->id, AD_JOB_FAILED, "no asset controller", &err);
+        return AD_JOB_FAILED;
+    }
+    if (job->recovered) ad_controller_recover(o->controller, job);
+    return ad_controller_run(o->controller, job, stop, magic);
+}
+
 ad_job_state ad_ingest_run(const ad_ingest_opts *o, ad_job *job)
 {
     static const atomic_bool never = false;
     locale_t loc = utf8_locale();
     magic_t m = magic_new();
-    ad_job_state s = run_job(o, &never, m, job);
+    ad_job_state s =
+        ad_controller_is_job(job) ? run_asset(o, &never, m, job) : run_job(o, &never, m, job);
     if (m) magic_close(m);
     locale_done(loc);
     return s;
@@ -875,7 +895,10 @@ static void *worker_main(void *p)
             sleep(1);
             continue;
         }
-        if (!job.recovered || !take_over(&g->o, &job)) run_job(&g->o, &g->stop, m, &job);
+        if (ad_controller_is_job(&job))
+            run_asset(&g->o, &g->stop, m, &job);
+        else if (!job.recovered || !take_over(&g->o, &job))
+            run_job(&g->o, &g->stop, m, &job);
         ad_job_clear(&job);
     }
     if (m) magic_close(m);
