@@ -41,6 +41,9 @@ enum opt_id {
     O_ZIP_MAX_UNPACKED,
     O_ZIP_MAX_RATIO,
     O_INSECURE_NO_AUTH,
+    /* buckets */
+    O_DEFAULT_BUCKET,
+    O_BUCKET_CHECK_INTERVAL,
     O_HELP,
     O_VERSION,
 };
@@ -108,6 +111,12 @@ static const struct setting {
     {O_INSECURE_NO_AUTH, "insecure-no-auth", NULL, "ASSETD_INSECURE_NO_AUTH", "off",
      "serve without tokens on non-loopback addresses while no token exists (the variable: "
      "on|off)"},
+    /* buckets */
+    {O_DEFAULT_BUCKET, "default-bucket", "NAME", "ASSETD_DEFAULT_BUCKET", "\"\" (none)",
+     "bucket that ZIP uploads without a bucket form field go into (created at start when "
+     "missing); empty: the main blob store"},
+    {O_BUCKET_CHECK_INTERVAL, "bucket-check-interval", "SECONDS", "ASSETD_BUCKET_CHECK_INTERVAL",
+     "30", "seconds between bucket heartbeats (exists remotely, remote policy unchanged)"},
     {O_HELP, "help", NULL, NULL, NULL, "show this help and exit"},
     {O_VERSION, "version", NULL, NULL, NULL, "show the version and exit"},
 };
@@ -276,6 +285,10 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
                            v);
         c->insecure_no_auth = strcmp(v, "on") == 0;
         return AD_OK;
+    case O_DEFAULT_BUCKET:
+        return set_str(&c->default_bucket, v, err);
+    case O_BUCKET_CHECK_INTERVAL:
+        return set_uint(s, v, 1, 86400, &c->bucket_check_interval, err);
     case O_HELP:
         c->help = true;
         return AD_OK;
@@ -338,6 +351,7 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
     c->zip_max_entries = 100000;
     c->zip_max_unpacked = 1ull << 40;
     c->zip_max_ratio = 200;
+    c->bucket_check_interval = 30;
     for (i = 0; i < NSETTINGS; i++) {
         const char *v = settings[i].env ? getenv(settings[i].env) : NULL;
         ad_code rc;
@@ -392,4 +406,5 @@ void ad_config_free(ad_config *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->log_level);
+    free(c->default_bucket);
 }

@@ -44,6 +44,9 @@ typedef struct ad_config {
     uint64_t zip_max_unpacked; /* bytes, all entries of an archive */
     uint64_t zip_max_ratio;    /* uncompressed bytes per archive byte */
     bool insecure_no_auth;     /* open (no token) serving allowed off loopback */
+    /* buckets (core/buckets.h) */
+    char *default_bucket;           /* --default-bucket: "" for the main store */
+    uint64_t bucket_check_interval; /* seconds between bucket heartbeats */
     bool help, version;
 } ad_config;
 

@@ -17,6 +17,7 @@
 #include "api/api.h"
 #include "config.h"
 #include "core/auth.h"
+#include "core/buckets.h"
 #include "core/ingest.h"
 #include "core/registry.h"
 #include "http/server.h"
@@ -135,6 +136,26 @@ static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size
     return rc;
 }
 
+/* The bucket service on the main blob store and its heartbeat; creates
+ * --default-bucket when it is missing. */
+static ad_code start_buckets(const ad_config *cfg, ad_app *app, ad_buckets **out, ad_error *err)
+{
+    ad_buckets_opts o = {0};
+    ad_code rc;
+    *out = NULL;
+    if (!app->blobs->ops->bucket_create && !(cfg->default_bucket && *cfg->default_bucket)) {
+        ad_log(AD_LOG_WARN, "msg=\"the blob store has no buckets: /buckets is unavailable\"");
+        return AD_OK;
+    }
+    o.meta = app->meta, o.blobs = app->blobs, o.public_url = cfg->public_url;
+    o.check_interval = (int64_t)cfg->bucket_check_interval;
+    o.default_bucket = cfg->default_bucket;
+    rc = ad_buckets_new(&o, out, err);
+    if (rc) return rc;
+    app->buckets = *out;
+    return ad_buckets_start(*out, err);
+}
+
 static int serve(const ad_config *cfg, const sigset_t *sigs)
 {
     ad_error err = {0};
@@ -142,6 +163,7 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     ad_blob *blobs = NULL;
     ad_registry *reg = NULL;
     ad_ingest *ingest = NULL;
+    ad_buckets *buckets = NULL;
     char spool[4096];
     http_server *srv = NULL;
     ad_app app = {0};
@@ -164,6 +186,10 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     app.fetch_external = cfg->fetch_external;
     if (api_auth_init(&app, &err) || !check_exposure(cfg, &app)) goto out;
     if (ad_registry_set_files(reg, blobs, cfg->public_url)) goto out;
+    if (start_buckets(cfg, &app, &buckets, &err)) {
+        ad_log(AD_LOG_ERROR, "msg=\"cannot start the buckets\" error=\"%s\"", err.msg);
+        goto out;
+    }
     if (start_ingest(cfg, &app, spool, sizeof(spool), &ingest, &err)) {
         ad_log(AD_LOG_ERROR, "msg=\"cannot start the upload pipeline\" error=\"%s\"", err.msg);
         goto out;
@@ -205,6 +231,7 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     status = 0;
 out:
     ad_ingest_stop(ingest); /* a job in progress goes back to the queue */
+    ad_buckets_free(buckets);
     if (app.jobs) app.jobs->ops->close(app.jobs);
     ad_registry_free(reg);
     if (blobs) blobs->ops->close(blobs);
