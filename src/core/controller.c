@@ -186,7 +186,7 @@ static int remove_recorded(void *ctx, const char *key)
     const char *slash;
     ad_blob *store = NULL;
     ad_error err = {0};
-    if (key[0] != '@' || !(slash = strchr(key + 1, '/')) ||
+    if (!c->o.buckets || key[0] != '@' || !(slash = strchr(key + 1, '/')) ||
         (size_t)(slash - key - 1) >= sizeof(bucket))
         return 0;
     memcpy(bucket, key + 1, (size_t)(slash - key - 1));
@@ -324,7 +324,7 @@ ad_code ctl_remove_content(ad_controller *c, const char *id, const json_t *statu
     char key[AD_BLOB_KEY_MAX + 1];
     size_t i;
     ad_code rc, first = AD_OK;
-    if (!bucket || !json_array_size(json_object_get(ref, "files"))) return AD_OK;
+    if (!c->o.buckets || !bucket || !json_array_size(json_object_get(ref, "files"))) return AD_OK;
     rc = ad_buckets_store(c->o.buckets, bucket, &store, err);
     if (rc == AD_E_NOT_FOUND) return AD_OK; /* the bucket went, and its objects with it */
     if (rc) return rc;
@@ -419,7 +419,7 @@ static void check_content(ad_controller *c, const char *id)
     st = json_object_get(doc, "status");
     gen = json_integer_value(json_object_get(doc, "generation"));
     bucket = json_string_value(json_object_get(json_object_get(st, "assetRef"), "bucket"));
-    if (decide(doc, (int64_t)time(NULL)) != CHECK_CONTENT || !bucket ||
+    if (decide(doc, (int64_t)time(NULL)) != CHECK_CONTENT || !bucket || !c->o.buckets ||
         ad_buckets_store(c->o.buckets, bucket, &store, &err)) {
         if (bucket && err.code == AD_E_NOT_FOUND)
             snprintf(missing, sizeof(missing), "bucket %s no longer exists", bucket);

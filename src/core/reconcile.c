@@ -166,6 +166,10 @@ static int bucket_ready(rrun *R)
     ad_error err = {0};
     ad_code rc;
     snprintf(R->bucket, sizeof(R->bucket), "%s", b ? b : "");
+    if (!R->c->o.buckets) {
+        status(R, "Failed", "BucketError", "this server's blob store has no buckets", NULL, NULL);
+        return -1;
+    }
     rc = ad_buckets_ready(R->c->o.buckets, R->bucket, &ready, why, sizeof(why), &err);
     if (rc && rc != AD_E_NOT_FOUND) {
         status(R, "Failed", "BucketError", err.msg, NULL, NULL);
