@@ -57,61 +57,17 @@ def _bytes(v):
 
 # ---------------------------------------------------------------- servers
 
-class AssetSrv:
-    """tests/servers/assetsrv.py in a temp dir, on a free loopback port."""
-
-    def __init__(self, root):
-        root.mkdir(parents=True, exist_ok=True)
-        port_file = root / "port"
-        self.log = open(root / "assetsrv.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "servers" / "assetsrv.py"),
-             "--root", str(root / "files"), "--port-file", str(port_file),
-             "--max-lifetime", "1800"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert self.proc.poll() is None, "assetsrv.py exited at start"
-            assert time.monotonic() < deadline, "assetsrv.py did not start"
-            time.sleep(0.05)
-        self.port = int(port_file.read_text().strip())
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.s = requests.Session()
-        self.s.trust_env = False
-
-    def url(self, path):
-        return self.base + path
-
-    def put(self, name, data):
-        r = self.s.put(self.url("/files/" + name), data=data, timeout=10)
-        assert r.status_code in (201, 204), r.text
-
-    def requests(self, kind=None):
-        q = f"?kind={kind}" if kind else ""
-        return self.s.get(self.url("/_requests" + q), timeout=10).json()
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    s = AssetSrv(tmp_path_factory.mktemp("assetsrv"))
-    yield s
-    s.stop()
+def srv(assetsrv):
+    """tests/servers/assetsrv.py (the session's `assetsrv` fixture)."""
+    return assetsrv
 
 
 def store_args(srv, *extra):
     return ["--source-allow", "127.0.0.1/32", "--webhook-allow", "127.0.0.1/32",
             "--asset-check-interval", "1", "--webhook-timeout", "2",
             "--zip-max-entries", "1000",
-            "--service-url-template", f"http://127.0.0.1:{srv.port}/{{namespace}}/{{name}}{{endpoint}}",
+            "--service-url-template", srv.service_template,
             *extra]
 
 
@@ -409,7 +365,7 @@ def test_upload_failed(store, c, srv):
         info = tarfile.TarInfo(long_name)
         info.size = len(data)
         tf.addfile(info, io.BytesIO(data))
-    srv.put("long-name.tar", buf.getvalue())
+    srv.put_file("long-name.tar", buf.getvalue())
     aid = uniq("upfail") + "-" + "x" * 230
     c.create(asset(aid, srv.url("/files/long-name.tar")))
     expect(wait_done(c, aid), "Failed", "UploadFailed", "cannot be stored")
