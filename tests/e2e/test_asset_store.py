@@ -8,10 +8,12 @@ Pending (the intermediate reasons Pulled, Mutated, MetadataExtracted and
 Cleaned, read from the one log line each status change writes, and
 BucketNotReady from the status), Ready/Uploaded, and Failed with
 PullingFailed, ValidationFailed, ValidationError, MutationFailed,
-MutationError, MetadataExtractionFailed, UploadFailed and MissingContent.
-(BucketError and CleanupError need a meta or blob store that fails while
-the asset is read or cleaned; no test here can make the embedded stores do
-that on demand.)
+MutationError, MetadataExtractionFailed, UploadFailed, MissingContent,
+BucketError and CleanupError.
+BucketError and CleanupError need a bucket that cannot be read: the tests
+make one by overwriting its record in the embedded SQLite meta store with
+something that is not a bucket (a store fault injected from outside, the
+way a damaged or foreign record would look).
 
 Files are read back through their asset_file_url (the bucket's files
 route), and the registry queries, GraphQL and /zip/download must show the
@@ -24,6 +26,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -384,6 +387,43 @@ def test_bucket_not_ready_then_ready(store, c, srv):
     doc = wait_done(c, aid)
     expect(doc, "Ready", "Uploaded")
     assert read_url(doc["files"][0]["asset_file_url"]).content == b"Hello from assetsrv.\n"
+
+
+def damage_bucket_record(inst, bucket):
+    """Overwrites bucket's record in the embedded SQLite meta store with a
+    JSON value that is not an object: reading the bucket then fails."""
+    con = sqlite3.connect(str(Path(inst.data_dir) / "registry.db"), timeout=30)
+    try:
+        n = con.execute("UPDATE records SET doc = '[\"damaged\"]' WHERE ns = 'buckets' AND key = ?",
+                        (bucket,)).rowcount
+        con.commit()
+    finally:
+        con.close()
+    assert n == 1, bucket
+
+
+def test_bucket_error(store, c, srv):
+    bucket = "broken-" + uuid.uuid4().hex[:8]
+    ok(c.post("/buckets", json={"name": bucket}), 201)
+    damage_bucket_record(store, bucket)
+    aid = uniq("bucketerr")
+    c.create(asset(aid, srv.url("/files/hello.txt"), mode="single", bucket=bucket))
+    expect(wait_done(c, aid), "Failed", "BucketError", "not a JSON object")
+
+
+def test_cleanup_error(store, c, srv):
+    bucket = "gone-" + uuid.uuid4().hex[:8]
+    ok(c.post("/buckets", json={"name": bucket}), 201)
+    aid = uniq("cleanerr")
+    c.create(asset(aid, srv.url("/files/hello.txt"), mode="single", bucket=bucket))
+    expect(wait_done(c, aid), "Ready", "Uploaded")
+    # the content's bucket can no longer be read when the spec moves the asset
+    damage_bucket_record(store, bucket)
+    ok(c.put("/assets/" + seg(aid), json={"source": {
+        "url": srv.url("/files/page.md"), "mode": "single", "bucket": "docs"}}))
+    st = expect(wait_done(c, aid, gen=2), "Failed", "CleanupError", bucket)
+    # what it could not remove is still listed, so a later change can retry
+    assert [f["name"] for f in st["assetRef"]["files"]] == ["hello.txt"]
 
 
 def test_spec_change_cleans_and_runs_again(store, c, srv):
