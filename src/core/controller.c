@@ -14,11 +14,13 @@
  */
 #include "core/controller_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/model.h"
 #include "core/source.h"
@@ -98,8 +100,46 @@ static void *check_main(void *p)
     return NULL;
 }
 
+/* Removes the unpack directories (<spool>/<job>.d) of runs that no longer
+ * run: a crash leaves them behind, and the ZIP spool sweep only knows
+ * files. */
+static void sweep_spool(ad_controller *c)
+{
+    DIR *d = c->o.spool_dir ? opendir(c->o.spool_dir) : NULL;
+    struct dirent *e;
+    if (!d) return;
+    while ((e = readdir(d)) != NULL) {
+        char id[AD_JOB_ID_MAX], path[4200];
+        size_t n = strlen(e->d_name);
+        ad_job job;
+        bool live = false;
+        DIR *sub;
+        struct dirent *f;
+        if (n < 3 || n - 2 >= sizeof(id) || strcmp(e->d_name + n - 2, ".d") != 0) continue;
+        memcpy(id, e->d_name, n - 2);
+        id[n - 2] = '\0';
+        if (c->o.jobs->ops->get(c->o.jobs, id, &job, NULL) == AD_OK) {
+            live = job.state == AD_JOB_QUEUED || job.state == AD_JOB_PROCESSING;
+            ad_job_clear(&job);
+        }
+        snprintf(path, sizeof(path), "%s/%s", c->o.spool_dir, e->d_name);
+        if (live || !(sub = opendir(path))) continue;
+        while ((f = readdir(sub)) != NULL) {
+            char fp[8400];
+            if (f->d_name[0] == '.') continue;
+            snprintf(fp, sizeof(fp), "%s/%s", path, f->d_name);
+            unlink(fp);
+        }
+        closedir(sub);
+        if (rmdir(path) == 0)
+            ad_log(AD_LOG_INFO, "msg=\"removed a stale unpack directory\" dir=\"%s\"", e->d_name);
+    }
+    closedir(d);
+}
+
 ad_code ad_controller_start(ad_controller *c, ad_error *err)
 {
+    sweep_spool(c);
     if (c->o.check_interval <= 0) return AD_OK;
     if (pthread_create(&c->thread, NULL, check_main, c) != 0)
         return ad_fail(err, AD_E_INTERNAL, "cannot start the asset check thread");
