@@ -835,6 +835,32 @@ static int store(rrun *R)
 
 /* --- one run --- */
 
+/* Whether a run of an older generation of this asset is still going (on
+ * any worker sharing the job store): it writes the same keys, so this one
+ * waits until that run has seen it is stale and removed what it stored. */
+static bool older_run_active(rrun *R)
+{
+    char(*ids)[AD_JOB_ID_MAX] = malloc(1024 * sizeof(*ids));
+    size_t n = 0, i, idlen = strlen(R->id);
+    bool found = false;
+    if (!ids) return false;
+    if (R->c->o.jobs->ops->list(R->c->o.jobs, AD_JOB_PROCESSING, ids, 1024, &n, NULL)) n = 0;
+    for (i = 0; i < n && !found; i++) {
+        ad_job j = {0};
+        if (strcmp(ids[i], R->job->id) == 0 ||
+            R->c->o.jobs->ops->get(R->c->o.jobs, ids[i], &j, NULL) != AD_OK)
+            continue;
+        if (ad_controller_is_job(&j)) {
+            const char *a = j.source + sizeof(AD_ASSET_JOB_PREFIX) - 1;
+            found = strncmp(a, R->id, idlen) == 0 && a[idlen] == '#' &&
+                    strtoll(a + idlen + 1, NULL, 10) < R->gen;
+        }
+        ad_job_clear(&j);
+    }
+    free(ids);
+    return found;
+}
+
 static int parse_job(rrun *R)
 {
     const char *a = R->job->source + sizeof(AD_ASSET_JOB_PREFIX) - 1;
@@ -901,6 +927,12 @@ static int run_steps(rrun *R)
     }
     R->src = json_deep_copy(json_object_get(R->doc, "source"));
     if (nothing_to_do(R)) return 0;
+    if (older_run_active(R)) {
+        /* back to the front of the queue in a moment */
+        sleep(1);
+        R->interrupted = true;
+        return -1;
+    }
     if (clean(R) || bucket_ready(R) || stopped(R) || fetch(R) || stopped(R) || select_files(R) ||
         stopped(R) || validate(R) || mutate(R) || metadata(R) || stopped(R))
         return -1;

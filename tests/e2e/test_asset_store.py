@@ -454,6 +454,28 @@ def test_spec_change_cleans_and_runs_again(store, c, srv):
     assert r["generation"] == 2 and r["status"]["phase"] == "Ready"
 
 
+def test_spec_change_during_a_run(store, c, srv):
+    # generation 1 pulls slowly (about 3 s); generation 2 arrives meanwhile
+    aid = uniq("race")
+    c.create(asset(aid, srv.url("/slow?bytes=15&delay=0.2"), mode="single"))
+    deadline = time.monotonic() + 10  # until the pull has begun
+    while not any(q["path"] == "/slow" for q in srv.requests()):
+        assert time.monotonic() < deadline, "the source was never requested"
+        time.sleep(0.05)
+    ok(c.put("/assets/" + seg(aid), json={"source": {
+        "url": srv.url("/files/hello.txt"), "mode": "single", "bucket": "docs"}}))
+    doc = wait_done(c, aid, gen=2)
+    expect(doc, "Ready", "Uploaded")
+    assert doc["asset_file_ids"] == ["hello.txt"]
+    # the stale run wrote nothing over generation 2 and left nothing behind
+    assert all(g == 2 for g in [int(m) for m in re.findall(
+        r'asset="%s" generation=(\d+) phase=Ready' % re.escape(aid), store.log())])
+    assert objects(store, "docs", aid) == ["hello.txt"]
+    assert read_url(doc["files"][0]["asset_file_url"]).content == b"Hello from assetsrv.\n"
+    assert re.search(r'msg="asset run is stale; discarding it" asset="%s" generation=1'
+                     % re.escape(aid), store.log())
+
+
 def test_delete_removes_the_content(store, c, srv):
     aid = uniq("del")
     c.create(asset(aid, srv.url("/files/docs.tar"), filter=r"\.md$"))
