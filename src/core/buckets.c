@@ -421,6 +421,44 @@ ad_code ad_buckets_list(ad_buckets *b, json_t **out, ad_error *err)
     return AD_OK;
 }
 
+/* Records the outcome of applying generation gen's policy, unless a newer
+ * generation was stored meanwhile (its own update records that one). */
+static ad_code record_applied(ad_buckets *b, const char *name, json_int_t gen, bool applied,
+                              const char *why, json_t **out, ad_error *err)
+{
+    int tries;
+    ad_code rc = AD_OK;
+    for (tries = 0; tries < PUT_TRIES; tries++) {
+        json_t *doc = NULL;
+        int64_t rev = 0;
+        if ((rc = rec_load(b, name, &doc, &rev, err))) return rc;
+        if (json_integer_value(json_object_get(doc, "generation")) != gen) {
+            *out = doc;
+            return AD_OK;
+        }
+        if (applied)
+            set_status(doc, "Ready", "BucketPolicyUpdated", "Policy has been updated", true);
+        else
+            set_status(doc, "Failed", "BucketPolicyUpdateFailed", why, false);
+        rc = rec_store(b, name, doc, rev, err);
+        if (rc == AD_E_PRECONDITION) {
+            json_decref(doc);
+            continue;
+        }
+        if (rc) {
+            json_decref(doc);
+            return rc == AD_E_NOT_FOUND ? not_found(err, name) : rc;
+        }
+        *out = doc;
+        return AD_OK;
+    }
+    return ad_fail(err, AD_E_UNAVAILABLE, "bucket %s keeps changing; try again", name);
+}
+
+/* An update is two writes around the remote call: the new spec (policy,
+ * generation) first, then the status of applying it. The heartbeat never
+ * sets a remote policy from a record older than the one it re-reads just
+ * before (see check_one), so it cannot undo an update in flight. */
 ad_code ad_buckets_update(ad_buckets *b, const char *name, const json_t *spec, json_t **out,
                           ad_error *err)
 {
@@ -431,8 +469,10 @@ ad_code ad_buckets_update(ad_buckets *b, const char *name, const json_t *spec, j
     for (tries = 0; tries < PUT_TRIES; tries++) {
         json_t *doc = NULL, *v;
         int64_t rev = 0;
-        char now[32];
-        const char *reason;
+        json_int_t gen;
+        char now[32], why[AD_ERROR_MSG_MAX + 64] = "", remote[REMOTE_MAX];
+        bool apply, applied = true;
+        ad_error e = {0};
         if ((rc = rec_load(b, name, &doc, &rev, err))) return rc;
         policy = doc_policy(doc);
         rc = spec_check(spec, false, &policy, err);
@@ -450,29 +490,34 @@ ad_code ad_buckets_update(ad_buckets *b, const char *name, const json_t *spec, j
             return rc;
         }
         now_iso(now, sizeof(now));
+        gen = json_integer_value(json_object_get(doc, "generation")) + 1;
         json_object_set_new(doc, "policy", json_string(ad_bucket_policy_name(policy)));
-        json_object_set_new(
-            doc, "generation",
-            json_integer(json_integer_value(json_object_get(doc, "generation")) + 1));
+        json_object_set_new(doc, "generation", json_integer(gen));
         json_object_set_new(doc, "updated_at", json_string(now));
-        reason = status_str(doc, "reason");
         /* a bucket that is not there keeps its failure; the heartbeat
          * applies the policy once it is */
-        if (strcmp(status_str(doc, "phase"), "Ready") == 0 ||
-            strcmp(reason, "BucketPolicyUpdateFailed") == 0)
-            apply_policy(b, doc, "BucketPolicyUpdated", "Policy has been updated");
+        apply = strcmp(status_str(doc, "phase"), "Ready") == 0 ||
+                strcmp(status_str(doc, "reason"), "BucketPolicyUpdateFailed") == 0;
+        snprintf(remote, sizeof(remote), "%s", status_str(doc, "remoteName"));
         rc = rec_store(b, name, doc, rev, err);
-        if (rc == AD_E_PRECONDITION || rc == AD_E_NOT_FOUND) {
+        if (rc == AD_E_PRECONDITION) {
             json_decref(doc);
-            if (rc == AD_E_NOT_FOUND) return not_found(err, name);
             continue; /* changed by someone else meanwhile: again, from their version */
         }
-        if (rc) {
-            json_decref(doc);
-            return rc;
+        if (rc || !apply) {
+            if (!rc)
+                *out = doc;
+            else
+                json_decref(doc);
+            return rc == AD_E_NOT_FOUND ? not_found(err, name) : rc;
         }
-        *out = doc;
-        return AD_OK;
+        json_decref(doc);
+        if (keeps_policies(b) &&
+            b->blobs->ops->bucket_policy_set(b->blobs, remote, (ad_blob_policy)policy, &e)) {
+            applied = false;
+            snprintf(why, sizeof(why), "Policy cannot be set: %s", e.msg);
+        }
+        return record_applied(b, name, gen, applied, why, out, err);
     }
     return ad_fail(err, AD_E_UNAVAILABLE, "bucket %s keeps changing; try again", name);
 }
@@ -659,7 +704,21 @@ const char *ad_buckets_default(const ad_buckets *b)
 
 /* --- the heartbeat --------------------------------------------------- */
 
-/* Checks one bucket against the blob store and records what it found. */
+/* Whether bucket name's record is still at revision rev. */
+static bool unchanged(ad_buckets *b, const char *name, int64_t rev)
+{
+    ad_doc d = {0};
+    bool same =
+        b->meta->ops->rec_get(b->meta, AD_BUCKETS_NS, name, &d, NULL) == AD_OK && d.rev == rev;
+    ad_doc_free(&d);
+    return same;
+}
+
+/* Checks one bucket against the blob store and records what it found.
+ * Before changing anything remote (creating the bucket again, setting its
+ * policy) it reads the record again: when it changed meanwhile (an update
+ * sets the remote policy only after storing its record) this round leaves
+ * the bucket alone and the next one checks it afresh. */
 static void check_one(ad_buckets *b, const char *name)
 {
     json_t *doc = NULL;
@@ -674,6 +733,7 @@ static void check_one(ad_buckets *b, const char *name)
     }
     remote = status_str(doc, "remoteName");
     if (strcmp(status_str(doc, "reason"), "BucketCreationFailure") == 0) {
+        if (!unchanged(b, name, rev)) goto skip;
         remote_create(b, doc);
     } else if (b->blobs->ops->bucket_exists(b->blobs, remote, &exists, &e)) {
         snprintf(msg, sizeof(msg), "Bucket cannot be verified: %s", e.msg);
@@ -691,6 +751,7 @@ static void check_one(ad_buckets *b, const char *name)
             snprintf(msg, sizeof(msg), "Bucket policy cannot be read: %s", e.msg);
             set_status(doc, "Failed", "BucketVerificationFailure", msg, false);
         } else if (keeps_policies(b) && (int)got != (int)doc_policy(doc)) {
+            if (!unchanged(b, name, rev)) goto skip;
             apply_policy(b, doc,
                          strcmp(reason, "BucketPolicyUpdateFailed") == 0
                              ? "BucketPolicyUpdated"
@@ -706,6 +767,7 @@ static void check_one(ad_buckets *b, const char *name)
     }
     /* a record changed meanwhile is checked again next round */
     rec_store(b, name, doc, rev, NULL);
+skip:
     json_decref(doc);
 }
 

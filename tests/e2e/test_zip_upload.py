@@ -149,7 +149,7 @@ def test_nested_zip_is_just_a_file(api):
 def test_other_form_fields_ignored(api):
     aid = uniq("zip")
     data = zip_bytes([("asset.json", asset_doc(aid)), ("f", b"1")])
-    r = api.post("/zip/upload", data={"note": "x" * 5000, "bucket": "b"},
+    r = api.post("/zip/upload", data={"note": "x" * 5000, "label": "b"},
                  files={"file": ("b.zip", data, "application/zip")})
     assert r.status_code == 202, r.text
     assert wait_done(api, r.json()["upload_id"])["status"] == "success"
