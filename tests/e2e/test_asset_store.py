@@ -488,6 +488,21 @@ def test_delete_removes_the_content(store, c, srv):
         assert read_url(f["asset_file_url"]).status_code == 404
 
 
+def test_bucket_holding_assets_is_kept_unless_forced(store, c, srv):
+    bucket = "held-" + uuid.uuid4().hex[:8]
+    ok(c.post("/buckets", json={"name": bucket, "policy": "readonly"}), 201)
+    aid = uniq("held")
+    c.create(asset(aid, srv.url("/files/docs.zip"), bucket=bucket, filter=r"\.md$"))
+    doc = wait_done(c, aid)
+    expect(doc, "Ready", "Uploaded")
+    r = c.delete("/buckets/" + bucket)
+    assert r.status_code == 409 and r.json()["code"] == "conflict", r.text
+    ok(c.delete("/buckets/" + bucket + "?force=true"))
+    assert c.get("/assets/" + seg(aid)).status_code == 404
+    for f in doc["files"]:
+        assert read_url(f["asset_file_url"]).status_code == 404
+
+
 def test_missing_content_is_detected(store, c, srv):
     aid = uniq("missing")
     c.create(asset(aid, srv.url("/files/docs.zip"), filter=r"^docs/"))
