@@ -725,7 +725,7 @@ static void check_one(ad_buckets *b, const char *name)
     int64_t rev = 0;
     ad_error e = {0};
     const char *remote;
-    bool exists = false;
+    bool exists = false, created = false;
     char msg[AD_ERROR_MSG_MAX + 96];
     if (rec_load(b, name, &doc, &rev, &e)) {
         json_decref(doc);
@@ -734,7 +734,7 @@ static void check_one(ad_buckets *b, const char *name)
     remote = status_str(doc, "remoteName");
     if (strcmp(status_str(doc, "reason"), "BucketCreationFailure") == 0) {
         if (!unchanged(b, name, rev)) goto skip;
-        remote_create(b, doc);
+        created = remote_create(b, doc);
     } else if (b->blobs->ops->bucket_exists(b->blobs, remote, &exists, &e)) {
         snprintf(msg, sizeof(msg), "Bucket cannot be verified: %s", e.msg);
         set_status(doc, "Failed", "BucketVerificationFailure", msg, false);
@@ -765,8 +765,10 @@ static void check_one(ad_buckets *b, const char *name)
             set_status(doc, phase, reason, status_str(doc, "message"), false);
         }
     }
-    /* a record changed meanwhile is checked again next round */
-    rec_store(b, name, doc, rev, NULL);
+    /* a record changed meanwhile is checked again next round; one deleted
+     * meanwhile must not leave the bucket just created behind */
+    if (rec_store(b, name, doc, rev, NULL) == AD_E_NOT_FOUND && created)
+        b->blobs->ops->bucket_remove(b->blobs, status_str(doc, "remoteName"), false, NULL);
 skip:
     json_decref(doc);
 }
