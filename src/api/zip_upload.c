@@ -402,6 +402,12 @@ void api_zip_status(http_req *r)
         api_reply_error(r, &err);
         return;
     }
+    if (ad_controller_is_job(&job)) { /* the asset store's runs are not uploads */
+        ad_job_clear(&job);
+        ad_fail(&err, AD_E_NOT_FOUND, "upload %.64s not found", id);
+        api_reply_error(r, &err);
+        return;
+    }
     body = status_json(&job);
     ad_job_clear(&job);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
