@@ -491,7 +491,9 @@ static int parser_failure(const yaml_parser_t *p, const char *text, size_t len,
         snprintf(err->text, sizeof err->text, "%s", problem);
         return -1;
     }
-    if (p->context) return fail_at(err, p->problem_mark, "%s %s", p->context, problem);
+    if (p->context)
+        return fail_at(err, p->problem_mark, "%s started at line %d column %d: %s", p->context,
+                       (int)p->context_mark.line + 1, (int)p->context_mark.column + 1, problem);
     return fail_at(err, p->problem_mark, "%s", problem);
 }
 
