@@ -41,6 +41,18 @@ enum opt_id {
     O_ZIP_MAX_UNPACKED,
     O_ZIP_MAX_RATIO,
     O_INSECURE_NO_AUTH,
+    /* buckets */
+    O_DEFAULT_BUCKET,
+    O_BUCKET_CHECK_INTERVAL,
+    /* assets pulled from URLs (core/controller.h) */
+    O_SOURCE_ALLOW,
+    O_WEBHOOK_ALLOW,
+    O_SERVICE_URL_TEMPLATE,
+    O_SOURCE_MAX,
+    O_SOURCE_TIMEOUT,
+    O_WEBHOOK_TIMEOUT,
+    O_WEBHOOK_MAX_RESPONSE,
+    O_ASSET_CHECK_INTERVAL,
     O_HELP,
     O_VERSION,
 };
@@ -108,6 +120,32 @@ static const struct setting {
     {O_INSECURE_NO_AUTH, "insecure-no-auth", NULL, "ASSETD_INSECURE_NO_AUTH", "off",
      "serve without tokens on non-loopback addresses while no token exists (the variable: "
      "on|off)"},
+    /* buckets */
+    {O_DEFAULT_BUCKET, "default-bucket", "NAME", "ASSETD_DEFAULT_BUCKET", "\"\" (none)",
+     "bucket that ZIP uploads without a bucket form field go into (created at start when "
+     "missing); empty: the main blob store"},
+    {O_BUCKET_CHECK_INTERVAL, "bucket-check-interval", "SECONDS", "ASSETD_BUCKET_CHECK_INTERVAL",
+     "30", "seconds between bucket heartbeats (exists remotely, remote policy unchanged)"},
+    /* assets pulled from URLs */
+    {O_SOURCE_ALLOW, "source-allow", "LIST", "ASSETD_SOURCE_ALLOW", "public addresses only",
+     "where asset sources may be fetched from: comma list of hosts and CIDRs allowed besides "
+     "public addresses (loopback, private, link-local and metadata addresses are refused "
+     "unless listed); \"*\" allows everything"},
+    {O_WEBHOOK_ALLOW, "webhook-allow", "LIST", "ASSETD_WEBHOOK_ALLOW", "public addresses only",
+     "the same for validation, mutation and metadata services"},
+    {O_SERVICE_URL_TEMPLATE, "service-url-template", "TEMPLATE", "ASSETD_SERVICE_URL_TEMPLATE",
+     "http://{name}.{namespace}.svc.cluster.local{endpoint}",
+     "URL of a webhook given as a service name and endpoint"},
+    {O_SOURCE_MAX, "source-max", "BYTES", "ASSETD_SOURCE_MAX", "1073741824",
+     "largest asset source fetched (1 GiB)"},
+    {O_SOURCE_TIMEOUT, "source-timeout", "SECONDS", "ASSETD_SOURCE_TIMEOUT", "300",
+     "time limit of a source fetch"},
+    {O_WEBHOOK_TIMEOUT, "webhook-timeout", "SECONDS", "ASSETD_WEBHOOK_TIMEOUT", "30",
+     "time limit of one webhook call"},
+    {O_WEBHOOK_MAX_RESPONSE, "webhook-max-response", "BYTES", "ASSETD_WEBHOOK_MAX_RESPONSE",
+     "16777216", "largest webhook answer (16 MiB)"},
+    {O_ASSET_CHECK_INTERVAL, "asset-check-interval", "SECONDS", "ASSETD_ASSET_CHECK_INTERVAL", "60",
+     "seconds between checks of stored asset content and retries of waiting assets"},
     {O_HELP, "help", NULL, NULL, NULL, "show this help and exit"},
     {O_VERSION, "version", NULL, NULL, NULL, "show the version and exit"},
 };
@@ -276,6 +314,29 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
                            v);
         c->insecure_no_auth = strcmp(v, "on") == 0;
         return AD_OK;
+    case O_DEFAULT_BUCKET:
+        return set_str(&c->default_bucket, v, err);
+    case O_BUCKET_CHECK_INTERVAL:
+        return set_uint(s, v, 1, 86400, &c->bucket_check_interval, err);
+    case O_SOURCE_ALLOW:
+        return set_str(&c->source_allow, v, err);
+    case O_WEBHOOK_ALLOW:
+        return set_str(&c->webhook_allow, v, err);
+    case O_SERVICE_URL_TEMPLATE:
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return ad_fail(err, AD_E_BAD_REQUEST,
+                           "--service-url-template: must start with http:// or https://");
+        return set_str(&c->service_url_template, v, err);
+    case O_SOURCE_MAX:
+        return set_uint(s, v, 1, UINT64_MAX / 2, &c->source_max, err);
+    case O_SOURCE_TIMEOUT:
+        return set_uint(s, v, 1, 86400, &c->source_timeout, err);
+    case O_WEBHOOK_TIMEOUT:
+        return set_uint(s, v, 1, 3600, &c->webhook_timeout, err);
+    case O_WEBHOOK_MAX_RESPONSE:
+        return set_uint(s, v, 1024, (uint64_t)1 << 30, &c->webhook_max_response, err);
+    case O_ASSET_CHECK_INTERVAL:
+        return set_uint(s, v, 1, 86400, &c->asset_check_interval, err);
     case O_HELP:
         c->help = true;
         return AD_OK;
@@ -338,6 +399,12 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
     c->zip_max_entries = 100000;
     c->zip_max_unpacked = 1ull << 40;
     c->zip_max_ratio = 200;
+    c->bucket_check_interval = 30;
+    c->source_max = 1ull << 30;
+    c->source_timeout = 300;
+    c->webhook_timeout = 30;
+    c->webhook_max_response = 16ull << 20;
+    c->asset_check_interval = 60;
     for (i = 0; i < NSETTINGS; i++) {
         const char *v = settings[i].env ? getenv(settings[i].env) : NULL;
         ad_code rc;
@@ -392,4 +459,8 @@ void ad_config_free(ad_config *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->log_level);
+    free(c->default_bucket);
+    free(c->source_allow);
+    free(c->webhook_allow);
+    free(c->service_url_template);
 }

@@ -44,6 +44,18 @@ typedef struct ad_config {
     uint64_t zip_max_unpacked; /* bytes, all entries of an archive */
     uint64_t zip_max_ratio;    /* uncompressed bytes per archive byte */
     bool insecure_no_auth;     /* open (no token) serving allowed off loopback */
+    /* buckets (core/buckets.h) */
+    char *default_bucket;           /* --default-bucket: "" for the main store */
+    uint64_t bucket_check_interval; /* seconds between bucket heartbeats */
+    /* assets pulled from URLs (core/controller.h) */
+    char *source_allow;            /* --source-allow: NULL for the default list */
+    char *webhook_allow;           /* --webhook-allow */
+    char *service_url_template;    /* NULL: the Kubernetes service template */
+    uint64_t source_max;           /* bytes of a fetched source */
+    uint64_t source_timeout;       /* seconds */
+    uint64_t webhook_timeout;      /* seconds */
+    uint64_t webhook_max_response; /* bytes */
+    uint64_t asset_check_interval; /* seconds */
     bool help, version;
 } ad_config;
 

@@ -17,6 +17,9 @@
 #include "api/api.h"
 #include "config.h"
 #include "core/auth.h"
+#include "core/buckets.h"
+#include "core/controller.h"
+#include "core/fetch.h"
 #include "core/ingest.h"
 #include "core/registry.h"
 #include "http/server.h"
@@ -105,15 +108,13 @@ static bool check_exposure(const ad_config *cfg, ad_app *app)
 
 /* Opens the job store and the spool directory, and starts the ingest
  * workers (which take over jobs whose worker died, here or elsewhere). */
-static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size_t cap,
-                            ad_ingest **out, ad_error *err)
+static ad_code start_ingest(const ad_config *cfg, ad_app *app, ad_controller *ctl, char *spool,
+                            size_t cap, ad_ingest **out, ad_error *err)
 {
     ad_ingest_opts o = {0};
     ad_code rc;
     if ((size_t)snprintf(spool, cap, "%s/spool", cfg->data_dir) >= cap || make_dirs(spool) != 0)
         return ad_fail(err, AD_E_BACKEND, "cannot create the spool directory %s", spool);
-    rc = ad_jobs_open(cfg->jobs_url, &app->jobs, err);
-    if (rc) return rc;
     app->jobs->ttl = (int64_t)cfg->status_ttl; /* Redis lets finished jobs expire by themselves */
     app->spool_dir = spool;
     /* a job store other instances share (anything but local: and memory:)
@@ -130,9 +131,73 @@ static ad_code start_ingest(const ad_config *cfg, ad_app *app, char *spool, size
     o.max_ratio = cfg->zip_max_ratio;
     o.status_ttl = (int64_t)cfg->status_ttl;
     o.spool_dir = spool;
+    o.controller = ctl;
     rc = ad_ingest_start(&o, out, err);
     if (!rc) api_zip_sweep_spool(app);
     return rc;
+}
+
+/* The bucket service on the main blob store and its heartbeat; creates
+ * --default-bucket when it is missing. */
+static ad_code start_buckets(const ad_config *cfg, ad_app *app, ad_buckets **out, ad_error *err)
+{
+    ad_buckets_opts o = {0};
+    ad_code rc;
+    *out = NULL;
+    if (!app->blobs->ops->bucket_create && !(cfg->default_bucket && *cfg->default_bucket)) {
+        ad_log(AD_LOG_WARN, "msg=\"the blob store has no buckets: /buckets is unavailable\"");
+        return AD_OK;
+    }
+    o.meta = app->meta, o.blobs = app->blobs, o.public_url = cfg->public_url;
+    o.check_interval = (int64_t)cfg->bucket_check_interval;
+    o.default_bucket = cfg->default_bucket;
+    rc = ad_buckets_new(&o, out, err);
+    if (rc) return rc;
+    app->buckets = *out;
+    return ad_buckets_start(*out, err);
+}
+
+/* The asset store's controller: the allow lists, the service, the
+ * registry hooks that enqueue its runs. Started after the ingest workers
+ * (which run its jobs), from start_controller. */
+typedef struct controller_parts {
+    ad_netallow *source_allow, *webhook_allow;
+    ad_controller *ctl;
+} controller_parts;
+
+static ad_code new_controller(const ad_config *cfg, ad_app *app, const char *spool,
+                              controller_parts *p, ad_error *err)
+{
+    ad_controller_opts o = {0};
+    ad_registry_hooks hooks;
+    ad_code rc = ad_netallow_parse(cfg->source_allow, &p->source_allow, err);
+    if (rc) return ad_error_prefix(err, "--source-allow: "), rc;
+    rc = ad_netallow_parse(cfg->webhook_allow, &p->webhook_allow, err);
+    if (rc) return ad_error_prefix(err, "--webhook-allow: "), rc;
+    o.reg = app->reg, o.jobs = app->jobs, o.buckets = app->buckets;
+    o.spool_dir = spool, o.public_url = cfg->public_url;
+    o.source_allow = p->source_allow, o.webhook_allow = p->webhook_allow;
+    o.service_url_template = cfg->service_url_template;
+    o.source_max = cfg->source_max;
+    o.source_timeout = (long)cfg->source_timeout;
+    o.webhook_timeout = (long)cfg->webhook_timeout;
+    o.webhook_max_response = (size_t)cfg->webhook_max_response;
+    o.check_interval = (int64_t)cfg->asset_check_interval;
+    o.limits.max_entries = cfg->zip_max_entries;
+    o.limits.max_unpacked = cfg->zip_max_unpacked;
+    o.limits.max_ratio = cfg->zip_max_ratio;
+    rc = ad_controller_new(&o, &p->ctl, err);
+    if (rc) return rc;
+    ad_controller_hooks(p->ctl, &hooks);
+    ad_registry_set_hooks(app->reg, &hooks);
+    return AD_OK;
+}
+
+static void free_controller(controller_parts *p)
+{
+    ad_controller_free(p->ctl);
+    ad_netallow_free(p->source_allow);
+    ad_netallow_free(p->webhook_allow);
 }
 
 static int serve(const ad_config *cfg, const sigset_t *sigs)
@@ -142,6 +207,8 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     ad_blob *blobs = NULL;
     ad_registry *reg = NULL;
     ad_ingest *ingest = NULL;
+    ad_buckets *buckets = NULL;
+    controller_parts ctl = {0};
     char spool[4096];
     http_server *srv = NULL;
     ad_app app = {0};
@@ -164,8 +231,22 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     app.fetch_external = cfg->fetch_external;
     if (api_auth_init(&app, &err) || !check_exposure(cfg, &app)) goto out;
     if (ad_registry_set_files(reg, blobs, cfg->public_url)) goto out;
-    if (start_ingest(cfg, &app, spool, sizeof(spool), &ingest, &err)) {
+    if (start_buckets(cfg, &app, &buckets, &err)) {
+        ad_log(AD_LOG_ERROR, "msg=\"cannot start the buckets\" error=\"%s\"", err.msg);
+        goto out;
+    }
+    if ((size_t)snprintf(spool, sizeof(spool), "%s/spool", cfg->data_dir) >= sizeof(spool) ||
+        ad_jobs_open(cfg->jobs_url, &app.jobs, &err) ||
+        new_controller(cfg, &app, spool, &ctl, &err)) {
+        ad_log(AD_LOG_ERROR, "msg=\"cannot start the asset controller\" error=\"%s\"", err.msg);
+        goto out;
+    }
+    if (start_ingest(cfg, &app, ctl.ctl, spool, sizeof(spool), &ingest, &err)) {
         ad_log(AD_LOG_ERROR, "msg=\"cannot start the upload pipeline\" error=\"%s\"", err.msg);
+        goto out;
+    }
+    if (ad_controller_start(ctl.ctl, &err)) {
+        ad_log(AD_LOG_ERROR, "msg=\"cannot start the asset check\" error=\"%s\"", err.msg);
         goto out;
     }
     opts.listen = (const char *const *)cfg->listen;
@@ -205,6 +286,8 @@ static int serve(const ad_config *cfg, const sigset_t *sigs)
     status = 0;
 out:
     ad_ingest_stop(ingest); /* a job in progress goes back to the queue */
+    free_controller(&ctl);  /* its check thread uses the buckets and the job store */
+    ad_buckets_free(buckets);
     if (app.jobs) app.jobs->ops->close(app.jobs);
     ad_registry_free(reg);
     if (blobs) blobs->ops->close(blobs);

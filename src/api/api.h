@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buckets.h"
 #include "core/filter.h"
 #include "core/registry.h"
 #include "http/server.h"
@@ -37,6 +38,7 @@ typedef struct ad_app {
     bool open_allowed;                 /* no token needed while none exists (loopback or
                                           --insecure-no-auth) */
     struct api_auth_cache *auth_cache; /* auth.c: whether any token exists */
+    ad_buckets *buckets;               /* buckets (core/buckets.h); NULL: none */
 } ad_app;
 
 extern const http_route ad_routes[];

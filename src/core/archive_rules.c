@@ -76,3 +76,26 @@ ad_code ad_url_path_append(ad_buf *b, const char *name)
     }
     return rc;
 }
+
+ad_code ad_archive_check_entries(const ad_archive_limits *l, uint64_t entries, ad_error *err)
+{
+    if (entries > l->max_entries)
+        return ad_fail(err, AD_E_INVALID, "more than %llu entries (the limit)",
+                       (unsigned long long)l->max_entries);
+    return AD_OK;
+}
+
+ad_code ad_archive_check_unpacked(const ad_archive_limits *l, uint64_t unpacked,
+                                  uint64_t archive_size, ad_error *err)
+{
+    uint64_t size = archive_size ? archive_size : 1;
+    if (unpacked > l->max_unpacked)
+        return ad_fail(err, AD_E_INVALID, "total uncompressed size is over the limit of %llu bytes",
+                       (unsigned long long)l->max_unpacked);
+    if (unpacked / size >= l->max_ratio)
+        return ad_fail(err, AD_E_INVALID,
+                       "compression ratio over the limit of %llu:1 (%llu bytes from %llu)",
+                       (unsigned long long)l->max_ratio, (unsigned long long)unpacked,
+                       (unsigned long long)size);
+    return AD_OK;
+}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/buf.h"
 #include "util/err.h"
@@ -19,6 +20,22 @@
  * may be stored; otherwise AD_E_INVALID with a message naming the
  * problem. */
 ad_code ad_archive_name_check(const char *name, ad_error *err);
+
+/* The limits on what an archive may unpack to, the same for a ZIP upload
+ * and a package pulled from a URL (--zip-max-entries, --zip-max-unpacked,
+ * --zip-max-ratio). */
+typedef struct ad_archive_limits {
+    uint64_t max_entries;
+    uint64_t max_unpacked; /* bytes, all entries together */
+    uint64_t max_ratio;    /* unpacked bytes per archive byte */
+} ad_archive_limits;
+
+/* AD_E_INVALID "more than N entries (the limit)" when entries is over. */
+ad_code ad_archive_check_entries(const ad_archive_limits *l, uint64_t entries, ad_error *err);
+/* AD_E_INVALID when unpacked bytes (declared or really produced) from an
+ * archive of archive_size bytes are over the total or the ratio. */
+ad_code ad_archive_check_unpacked(const ad_archive_limits *l, uint64_t unpacked,
+                                  uint64_t archive_size, ad_error *err);
 
 /* Appends name to b with each '/'-separated segment percent-encoded (RFC
  * 3986 unreserved characters kept, slashes kept). */

@@ -43,11 +43,18 @@ const char *ad_bucket_policy_name(ad_bucket_policy p);
 /* AD_OK, or AD_E_INVALID naming "policy". */
 ad_code ad_bucket_policy_parse(const char *s, ad_bucket_policy *out, ad_error *err);
 
+/* A bucket name: S3's rules (ad_blob_bucket_check) and at most
+ * AD_BUCKET_NAME_MAX bytes. AD_E_INVALID naming "name". */
+ad_code ad_bucket_name_check(const char *name, ad_error *err);
+/* A new remote name for bucket name: name + "-" + 8 random [a-z0-9]
+ * (cap: at least AD_BUCKET_NAME_MAX + 10). */
+void ad_bucket_remote_name(const char *name, char *dst, size_t cap);
+
 typedef struct ad_buckets_opts {
-    ad_meta *meta;           /* not owned */
-    ad_blob *blobs;          /* not owned; must have the bucket_* slots */
-    const char *public_url;  /* base of status.url; copied */
-    int64_t check_interval;  /* seconds between heartbeats; 0: no thread */
+    ad_meta *meta;              /* not owned */
+    ad_blob *blobs;             /* not owned; must have the bucket_* slots */
+    const char *public_url;     /* base of status.url; copied */
+    int64_t check_interval;     /* seconds between heartbeats; 0: no thread */
     const char *default_bucket; /* --default-bucket, "" or NULL for none; copied */
 } ad_buckets_opts;
 

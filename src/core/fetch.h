@@ -47,8 +47,8 @@ typedef struct ad_fetch_opts {
 } ad_fetch_opts;
 
 typedef struct ad_fetch_result {
-    long status;           /* last HTTP status, 0 if none */
-    uint64_t bytes;        /* bytes written to the file */
+    long status;    /* last HTTP status, 0 if none */
+    uint64_t bytes; /* bytes written to the file */
     char content_type[128];
     char effective_url[1024]; /* after redirects (credentials never included) */
 } ad_fetch_result;

@@ -47,6 +47,7 @@
 
 #include "core/archive_rules.h"
 #include "core/hashpipe.h"
+#include "core/stage_store.h"
 #include "core/model.h"
 #include "core/zip_cd.h"
 #include "util/buf.h"
@@ -55,7 +56,6 @@
 
 #define PROGRESS_EVERY ((uint64_t)16 << 20) /* bytes between progress records */
 #define PROGRESS_MS    250                  /* or milliseconds */
-#define MIME_SNIFF     ((size_t)64 << 10)   /* bytes libmagic looks at */
 #define EXPIRE_EVERY   60                   /* seconds between expiry sweeps */
 #define DROP_STEP      ((uint64_t)8 << 20)  /* spool bytes between two cache drops */
 
@@ -187,13 +187,15 @@ static int check_type(run *R, struct archive_entry *e, const char *name)
     return 0;
 }
 
+static int check_unpacked(run *R, uint64_t unpacked);
+
 static int scan_entry(run *R, struct archive *a, struct archive_entry *e)
 {
     const char *name = entry_name(e);
     char dir[AD_ARCHIVE_NAME_MAX + 2];
     ad_error err = {0};
-    if (++R->nentries > R->o->max_entries)
-        return fail(R, "more than %llu entries (the limit)", (unsigned long long)R->o->max_entries);
+    ad_archive_limits lim = {R->o->max_entries, R->o->max_unpacked, R->o->max_ratio};
+    if (ad_archive_check_entries(&lim, ++R->nentries, &err)) return fail(R, "%s", err.msg);
     if (!name) return fail(R, "an entry name cannot be decoded");
     if (archive_entry_is_encrypted(e)) return fail(R, "entry \"%.200s\" is encrypted", name);
     if (check_type(R, e, name)) return -1;
@@ -211,9 +213,7 @@ static int scan_entry(run *R, struct archive *a, struct archive_entry *e)
     if (strcmp(name, "asset.json") == 0) return read_meta(R, a);
     if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
         R->declared += (uint64_t)archive_entry_size(e);
-    if (R->declared > R->o->max_unpacked)
-        return fail(R, "total uncompressed size is over the limit of %llu bytes",
-                    (unsigned long long)R->o->max_unpacked);
+    if (R->declared > R->o->max_unpacked) return check_unpacked(R, R->declared);
     return 0;
 }
 
@@ -237,13 +237,13 @@ static int check_duplicates(run *R)
     return rc;
 }
 
-static int check_ratio(run *R, uint64_t unpacked)
+/* The archive limits on bytes unpacked (declared, or really produced):
+ * the total and the ratio, shared with packages pulled from a URL. */
+static int check_unpacked(run *R, uint64_t unpacked)
 {
-    uint64_t size = R->spool_size ? R->spool_size : 1;
-    if (unpacked / size >= R->o->max_ratio)
-        return fail(R, "compression ratio over the limit of %llu:1 (%llu bytes from %llu)",
-                    (unsigned long long)R->o->max_ratio, (unsigned long long)unpacked,
-                    (unsigned long long)size);
+    ad_archive_limits l = {R->o->max_entries, R->o->max_unpacked, R->o->max_ratio};
+    ad_error err = {0};
+    if (ad_archive_check_unpacked(&l, unpacked, R->spool_size, &err)) return fail(R, "%s", err.msg);
     return 0;
 }
 
@@ -272,6 +272,11 @@ static int check_meta(run *R)
     ad_doc doc = {0};
     int rc = 0;
     if (!copy) return fail(R, "out of memory");
+    if (json_object_get(copy, "source")) {
+        json_decref(copy);
+        return fail(R, "asset.json failed validation: source: an uploaded asset cannot have a "
+                       "source (create it with POST /assets)");
+    }
     json_object_set_new(copy, "files", json_array());
     json_object_set_new(copy, "asset_file_ids", json_array());
     if (ad_asset_validate(copy, &err)) rc = fail(R, "asset.json failed validation: %s", err.msg);
@@ -312,19 +317,13 @@ static int scan(run *R)
     int rc = for_each_entry(R, false, scan_entry);
     if (!rc && !R->meta) rc = fail(R, "asset.json missing at the root of the archive");
     if (!rc) rc = check_duplicates(R);
-    if (!rc) rc = check_ratio(R, R->declared);
+    if (!rc) rc = check_unpacked(R, R->declared);
     if (!rc) rc = index_given(R);
     if (!rc) rc = check_meta(R);
     return rc;
 }
 
 /* --- pass 2: store --- */
-
-typedef struct file_sum {
-    uLong crc;
-    uint64_t size;
-    char mime[128];
-} file_sum;
 
 static int64_t now_ms(void)
 {
@@ -349,32 +348,17 @@ static void record_progress(run *R, bool force)
                err.msg);
 }
 
-static void sniff(run *R, file_sum *s, const char *p, size_t n)
+/* The stage's block callback: the limits on bytes really produced, and
+ * progress, for each block of an entry before it is written. */
+static int take_block(run *R, size_t n)
 {
-    const char *m = R->magic ? magic_buffer(R->magic, p, n < MIME_SNIFF ? n : MIME_SNIFF) : NULL;
-    snprintf(s->mime, sizeof(s->mime), "%s", m ? m : "application/octet-stream");
-}
-
-/* Takes one block of the entry: limits, then SHA-256 (queued to the hash
- * thread), CRC-32 and the blob writer on this thread, side by side. */
-static int take_block(run *R, ad_blob_writer *w, file_sum *s, const char *p, size_t n)
-{
-    ad_error err = {0};
     if (atomic_load(R->stop)) {
         R->interrupted = true;
         return fail(R, "interrupted by shutdown");
     }
-    if (s->size == 0) sniff(R, s, p, n);
-    s->size += n;
     R->unpacked += n;
     R->job->bytes_done += n;
-    if (R->unpacked > R->o->max_unpacked)
-        return fail(R, "total uncompressed size is over the limit of %llu bytes",
-                    (unsigned long long)R->o->max_unpacked);
-    if (check_ratio(R, R->unpacked)) return -1;
-    ad_hashpipe_submit(R->hp, n);
-    s->crc = crc32_z(s->crc, (const Bytef *)p, n);
-    if (R->o->blobs->ops->writer_write(w, p, n, &err)) return fail(R, "storage error: %s", err.msg);
+    if (check_unpacked(R, R->unpacked)) return -1;
     record_progress(R, false);
     return 0;
 }
@@ -392,105 +376,85 @@ static void drop_behind(run *R, struct archive *a)
     R->dropped = (uint64_t)pos;
 }
 
-/* Streams the current entry into w in blocks of the hash pipe, then checks
- * what came out against the central directory: libarchive's own CRC check
- * is off in this pass (zip:ignorecrc32) so each byte goes through CRC-32
- * once, here. */
-static int copy_entry(run *R, struct archive *a, const ad_zip_entry *ze, ad_blob_writer *w,
-                      file_sum *s, const char *name)
+/* The entry being stored: what the stage's callbacks read. */
+typedef struct entry_src {
+    run *R;
+    struct archive *a;
+    const ad_zip_entry *ze;
+    const char *name;
+} entry_src;
+
+/* The stage's pull callback: the entry's next bytes from libarchive. */
+static long pull_entry(void *ctx, char *buf, size_t cap)
 {
-    for (;;) {
-        char *b = ad_hashpipe_block(R->hp);
-        la_ssize_t n = archive_read_data(a, b, AD_HASHPIPE_BLOCK);
-        drop_behind(R, a);
-        if (n < 0)
-            return fail(R, "corrupt archive: entry \"%.200s\": %s", name,
-                        archive_error_string(a) ? archive_error_string(a) : "unreadable data");
-        if (n == 0) break;
-        if (take_block(R, w, s, b, (size_t)n)) return -1;
-    }
-    if (s->size == 0) sniff(R, s, "", 0);
-    if (s->size != ze->usize)
-        return fail(
-            R, "corrupt archive: entry \"%.200s\": %llu bytes, the central directory says %llu",
-            name, (unsigned long long)s->size, (unsigned long long)ze->usize);
-    if ((uint32_t)s->crc != ze->crc)
-        return fail(R,
+    entry_src *es = ctx;
+    la_ssize_t n = archive_read_data(es->a, buf, cap);
+    drop_behind(es->R, es->a);
+    if (n < 0)
+        return fail(es->R, "corrupt archive: entry \"%.200s\": %s", es->name,
+                    archive_error_string(es->a) ? archive_error_string(es->a) : "unreadable data");
+    return (long)n;
+}
+
+static int block_entry(void *ctx, size_t n)
+{
+    return take_block(((entry_src *)ctx)->R, n);
+}
+
+/* libarchive's own CRC check is off in the store pass (zip:ignorecrc32) so
+ * each byte goes through CRC-32 once, in the stage: its result and the
+ * size are compared here with the central directory. */
+static int check_entry(void *ctx, const ad_stage_sum *s)
+{
+    entry_src *es = ctx;
+    if (s->size != es->ze->usize)
+        return fail(es->R,
+                    "corrupt archive: entry \"%.200s\": %llu bytes, the central directory says "
+                    "%llu",
+                    es->name, (unsigned long long)s->size, (unsigned long long)es->ze->usize);
+    if (s->crc != es->ze->crc)
+        return fail(es->R,
                     "corrupt archive: entry \"%.200s\": bad CRC-32 (%08lx, the archive says %08lx)",
-                    name, (unsigned long)s->crc, (unsigned long)ze->crc);
+                    es->name, (unsigned long)s->crc, (unsigned long)es->ze->crc);
     return 0;
-}
-
-static int set_str(run *R, json_t *o, const char *k, const char *v)
-{
-    if (json_object_set_new(o, k, json_string(v))) return fail(R, "out of memory");
-    return 0;
-}
-
-static int file_url(run *R, const char *name, json_t *e)
-{
-    ad_buf b;
-    int rc = 0;
-    size_t n = strlen(R->o->public_url);
-    while (n && R->o->public_url[n - 1] == '/') n--; /* "http://h/" and "http://h" alike */
-    ad_buf_init(&b, SIZE_MAX);
-    if (ad_buf_append(&b, R->o->public_url, n) || ad_buf_puts(&b, "/files/") ||
-        ad_buf_puts(&b, R->job->id) || ad_buf_puts(&b, "/") || ad_url_path_append(&b, name))
-        rc = fail(R, "out of memory");
-    if (!rc) rc = set_str(R, e, "asset_file_url", b.data);
-    ad_buf_free(&b);
-    return rc;
 }
 
 /* The files[] entry of a stored file: asset.json's entry for it, if any,
  * completed with what was measured. */
-static int add_file_entry(run *R, const char *name, const file_sum *s, const unsigned char *dig)
+static int add_file_entry(run *R, const char *name, const ad_stage_sum *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    json_t *given = json_object_get(R->given, name);
-    json_t *e = given ? json_deep_copy(given) : json_object(), *md;
-    char sha[65], crc[9];
-    int i, rc;
-    if (!e) return fail(R, "out of memory");
-    for (i = 0; i < 32; i++) sha[2 * i] = hex[dig[i] >> 4], sha[2 * i + 1] = hex[dig[i] & 15];
-    sha[64] = '\0';
-    snprintf(crc, sizeof(crc), "%08lx", (unsigned long)s->crc);
-    md = json_object_get(e, "asset_file_metadata");
-    if (!json_is_object(md)) json_object_set_new(e, "asset_file_metadata", md = json_object());
-    rc = md ? 0 : fail(R, "out of memory");
-    if (!rc) json_object_set_new(md, "size", json_integer((json_int_t)s->size));
-    if (!rc) rc = set_str(R, md, "sha256", sha) || set_str(R, md, "crc32", crc);
-    if (!rc) rc = set_str(R, e, "asset_file_id", name);
-    if (!rc && !json_is_string(json_object_get(e, "asset_file_type")))
-        rc = set_str(R, e, "asset_file_type", "binary");
-    if (!rc && !json_is_string(json_object_get(e, "asset_file_mime_type")))
-        rc = set_str(R, e, "asset_file_mime_type", s->mime);
-    if (!rc) rc = file_url(R, name, e);
-    if (!rc && json_array_append(R->files, e)) rc = fail(R, "out of memory");
-    if (!rc && given) json_object_del(R->given, name);
-    json_decref(e);
-    return rc;
+    json_t *given = json_object_get(R->given, name), *e;
+    char base[AD_JOB_ID_MAX + 2048], *url;
+    size_t n = strlen(R->o->public_url);
+    while (n && R->o->public_url[n - 1] == '/') n--;
+    if ((size_t)snprintf(base, sizeof(base), "%.*s/files/%s", (int)n, R->o->public_url,
+                         R->job->id) >= sizeof(base))
+        return fail(R, "public URL too long");
+    url = ad_stage_file_url(base, name);
+    e = url ? ad_stage_file_entry(given, name, s, url) : NULL;
+    free(url);
+    if (!e || json_array_append_new(R->files, e)) return fail(R, "out of memory");
+    if (given) json_object_del(R->given, name);
+    return 0;
 }
 
 static int write_entry(run *R, struct archive *a, const ad_zip_entry *ze, const char *key,
                        const char *name)
 {
-    const ad_blob_ops *ops = R->o->blobs->ops;
-    ad_blob_writer *w = NULL;
+    entry_src es = {R, a, ze, name};
+    ad_stage st = {.jobs = R->o->jobs,
+                   .job_id = R->job->id,
+                   .blobs = R->o->blobs,
+                   .magic = R->magic,
+                   .hp = R->hp,
+                   .pull = pull_entry,
+                   .block = block_entry,
+                   .done = check_entry,
+                   .ctx = &es};
+    ad_stage_sum s;
     ad_error err = {0};
-    file_sum s = {.crc = crc32(0, NULL, 0)};
-    unsigned char dig[32];
-    int rc = 0, hashed;
-    if (R->o->jobs->ops->add_key(R->o->jobs, R->job->id, key, &err))
-        return fail(R, "job store error: %s", err.msg);
-    if (ops->writer_open(R->o->blobs, key, &w, &err)) rc = fail(R, "storage error: %s", err.msg);
-    if (!rc) rc = copy_entry(R, a, ze, w, &s, name);
-    hashed = ad_hashpipe_digest(R->hp, dig); /* also ends the stream of a failed entry */
-    if (!rc && hashed) rc = fail(R, "hashing failed");
-    if (w && rc) ops->writer_abort(w);
-    if (!rc && ops->writer_commit(w, &err)) rc = fail(R, "storage error: %s", err.msg);
-    if (!rc) rc = add_file_entry(R, name, &s, dig);
-    return rc;
+    if (ad_stage_file(&st, key, &s, &err)) return fail(R, "%s", err.msg);
+    return add_file_entry(R, name, &s);
 }
 
 static int store_entry(run *R, struct archive *a, struct archive_entry *e)
@@ -819,12 +783,27 @@ static magic_t magic_new(void)
     return m;
 }
 
+/* A reconcile job of the asset store (source "asset:<id>#<generation>"):
+ * the controller runs it with this worker's libmagic cookie. */
+static ad_job_state run_asset(const ad_ingest_opts *o, const atomic_bool *stop, magic_t magic,
+                              ad_job *job)
+{
+    ad_error err = {0};
+    if (!o->controller) {
+        o->jobs->ops->finish(o->jobs, job->id, AD_JOB_FAILED, "no asset controller", &err);
+        return AD_JOB_FAILED;
+    }
+    if (job->recovered) ad_controller_recover(o->controller, job);
+    return ad_controller_run(o->controller, job, stop, magic);
+}
+
 ad_job_state ad_ingest_run(const ad_ingest_opts *o, ad_job *job)
 {
     static const atomic_bool never = false;
     locale_t loc = utf8_locale();
     magic_t m = magic_new();
-    ad_job_state s = run_job(o, &never, m, job);
+    ad_job_state s =
+        ad_controller_is_job(job) ? run_asset(o, &never, m, job) : run_job(o, &never, m, job);
     if (m) magic_close(m);
     locale_done(loc);
     return s;
@@ -916,7 +895,10 @@ static void *worker_main(void *p)
             sleep(1);
             continue;
         }
-        if (!job.recovered || !take_over(&g->o, &job)) run_job(&g->o, &g->stop, m, &job);
+        if (ad_controller_is_job(&job))
+            run_asset(&g->o, &g->stop, m, &job);
+        else if (!job.recovered || !take_over(&g->o, &job))
+            run_job(&g->o, &g->stop, m, &job);
         ad_job_clear(&job);
     }
     if (m) magic_close(m);

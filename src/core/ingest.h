@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "core/controller.h"
 #include "core/registry.h"
 #include "store/blob.h"
 #include "store/jobs.h"
@@ -34,6 +35,9 @@ typedef struct ad_ingest_opts {
      * "blob:<key>", see AD_INGEST_STAGED) is fetched to while it runs: this
      * instance's spool directory. NULL: staged sources fail. */
     const char *spool_dir;
+    /* Runs the asset store's reconcile jobs (source "asset:..."), claimed
+     * by the same workers; NULL: such jobs fail. */
+    ad_controller *controller;
 } ad_ingest_opts;
 
 /* A job's source is either a local spool file (a path) or, when uploads are

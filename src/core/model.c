@@ -14,6 +14,8 @@
 #include "core/model.h"
 
 #include <stdio.h>
+
+#include "core/source.h"
 #include <string.h>
 
 /* Longest path prefix we build ("index_mappings[123]."). Paths are short;
@@ -291,6 +293,19 @@ static int quoted_len(const char *key)
     return (int)n;
 }
 
+/* The asset store's top-level fields beside the seed's schema (see
+ * core/source.h): kept only when present, so a document without a source
+ * keeps exactly the seed's shape. */
+static const char *const store_fields[] = {"source", "generation", "status"};
+
+static bool store_field(const ad_schema *s, const char *key)
+{
+    if (s != &ad_schema_asset) return false;
+    for (size_t i = 0; i < NFIELDS(store_fields); i++)
+        if (strcmp(key, store_fields[i]) == 0) return true;
+    return false;
+}
+
 /* The first key of obj (in document order) that is not a field of s, or NULL. */
 static const char *first_unknown_key(const ad_schema *s, const json_t *obj)
 {
@@ -298,9 +313,27 @@ static const char *first_unknown_key(const ad_schema *s, const json_t *obj)
     json_t *o = (json_t *)obj;
     for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
         const char *key = json_object_iter_key(it);
-        if (!ad_schema_field(s, key)) return key;
+        if (!ad_schema_field(s, key) && !store_field(s, key)) return key;
     }
     return NULL;
+}
+
+/* source (ad_source_check), generation (a positive integer) and status (an
+ * object), each when present and not null. */
+static ad_code validate_store_fields(const json_t *asset, ad_error *err)
+{
+    const json_t *src = json_object_get(asset, "source");
+    const json_t *gen = json_object_get(asset, "generation");
+    const json_t *st = json_object_get(asset, "status");
+    if (src && !json_is_null(src)) {
+        ad_code rc = ad_source_check(src, err);
+        if (rc) return rc;
+    }
+    if (gen && !json_is_null(gen) && (!json_is_integer(gen) || json_integer_value(gen) < 1))
+        return ad_fail(err, AD_E_INVALID, "generation: must be a positive integer");
+    if (st && !json_is_null(st) && !json_is_object(st))
+        return ad_fail(err, AD_E_INVALID, "status: must be an object");
+    return AD_OK;
 }
 
 /* Unknown keys first, so a misspelt required field reads "asset_ID: unknown
@@ -322,8 +355,10 @@ static ad_code validate_object(const ad_schema *s, const json_t *obj, const char
 
 ad_code ad_asset_validate(const json_t *asset, ad_error *err)
 {
+    ad_code rc;
     if (!json_is_object(asset)) return ad_fail(err, AD_E_INVALID, "asset must be a JSON object");
-    return validate_object(&ad_schema_asset, asset, "", err);
+    rc = validate_object(&ad_schema_asset, asset, "", err);
+    return rc ? rc : validate_store_fields(asset, err);
 }
 
 static ad_code check_patch_id(const json_t *v, const char *path_id, ad_error *err)
@@ -401,8 +436,18 @@ static json_t *normalize_object(const ad_schema *s, const json_t *src)
 
 json_t *ad_asset_normalize(const json_t *asset)
 {
+    json_t *out;
     if (!json_is_object(asset)) return NULL;
-    return normalize_object(&ad_schema_asset, asset);
+    out = normalize_object(&ad_schema_asset, asset);
+    for (size_t i = 0; out && i < NFIELDS(store_fields); i++) {
+        json_t *v = json_object_get(asset, store_fields[i]);
+        if (!v || json_is_null(v)) continue;
+        if (json_object_set_new(out, store_fields[i], json_deep_copy(v)) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
 }
 
 /* The schema field dotted leads to, through embedded lists only. */

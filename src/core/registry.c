@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/model.h"
+#include "core/source.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -17,7 +18,13 @@ struct ad_registry {
     ad_meta *meta;
     ad_blob *blobs;     /* where uploaded files are stored; NULL: none */
     char *files_prefix; /* "<public_url>/files/" */
+    ad_registry_hooks hooks;
 };
+
+void ad_registry_set_hooks(ad_registry *r, const ad_registry_hooks *h)
+{
+    r->hooks = *h;
+}
 
 ad_registry *ad_registry_new(ad_meta *meta)
 {
@@ -54,17 +61,45 @@ static ad_code canonical(const json_t *asset, json_t **norm, char **text, size_t
 
 ad_code ad_registry_create(ad_registry *r, const json_t *asset, ad_doc *out, ad_error *err)
 {
+    json_t *norm, *doc;
+    char *text;
+    size_t len;
+    int64_t rev = 0, gen = 0;
+    const char *id;
+    ad_code rc;
+    if (!json_is_object(asset)) return ad_asset_validate(asset, err);
+    doc = json_copy((json_t *)asset);
+    if (!doc) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    rc = ad_source_prepare(NULL, doc, &gen, err);
+    if (!rc) rc = ad_asset_validate(doc, err);
+    if (!rc) rc = canonical(doc, &norm, &text, &len, err);
+    json_decref(doc);
+    if (rc) return rc;
+    id = json_string_value(json_object_get(norm, "asset_id"));
+    rc = r->meta->ops->insert(r->meta, id, text, len, norm, &rev, err);
+    if (!rc && gen && r->hooks.generation) r->hooks.generation(r->hooks.ctx, id, gen);
+    json_decref(norm);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    out->json = text;
+    out->len = len;
+    out->rev = rev;
+    return AD_OK;
+}
+
+ad_code ad_registry_replace(ad_registry *r, const char *id, int64_t expect_rev, const json_t *doc,
+                            ad_doc *out, ad_error *err)
+{
     json_t *norm;
     char *text;
     size_t len;
     int64_t rev = 0;
-    const char *id;
-    ad_code rc = ad_asset_validate(asset, err);
+    ad_code rc = ad_asset_validate(doc, err);
+    if (!rc) rc = canonical(doc, &norm, &text, &len, err);
     if (rc) return rc;
-    rc = canonical(asset, &norm, &text, &len, err);
-    if (rc) return rc;
-    id = json_string_value(json_object_get(norm, "asset_id"));
-    rc = r->meta->ops->insert(r->meta, id, text, len, norm, &rev, err);
+    rc = r->meta->ops->replace(r->meta, id, expect_rev, text, len, norm, &rev, err);
     json_decref(norm);
     if (rc) {
         free(text);
@@ -81,10 +116,10 @@ static ad_code update_once(ad_registry *r, const char *id, const json_t *patch, 
                            ad_doc *out, ad_error *err)
 {
     ad_doc cur = {0};
-    json_t *doc = NULL, *norm = NULL;
+    json_t *doc = NULL, *norm = NULL, *prev = NULL;
     char *text = NULL;
     size_t len = 0;
-    int64_t rev = 0;
+    int64_t rev = 0, gen = 0;
     ad_code rc = r->meta->ops->get(r->meta, id, &cur, err);
     if (rc) return rc;
     if (if_match != AD_REV_ANY && if_match != cur.rev) {
@@ -97,13 +132,16 @@ static ad_code update_once(ad_registry *r, const char *id, const json_t *patch, 
         rc = ad_fail(err, AD_E_BACKEND, "stored asset %s is not valid JSON", id);
         goto out;
     }
-    if (json_object_update(doc, (json_t *)patch)) {
+    prev = json_copy(doc);
+    if (!prev || json_object_update(doc, (json_t *)patch)) {
         rc = ad_fail(err, AD_E_NOMEM, "out of memory");
         goto out;
     }
-    rc = ad_asset_validate(doc, err);
+    rc = ad_source_prepare(prev, doc, &gen, err);
+    if (!rc) rc = ad_asset_validate(doc, err);
     if (!rc) rc = canonical(doc, &norm, &text, &len, err);
     if (!rc) rc = r->meta->ops->replace(r->meta, id, cur.rev, text, len, norm, &rev, err);
+    if (!rc && gen && r->hooks.generation) r->hooks.generation(r->hooks.ctx, id, gen);
     if (!rc) {
         out->json = text;
         out->len = len;
@@ -113,6 +151,7 @@ static ad_code update_once(ad_registry *r, const char *id, const json_t *patch, 
 out:
     free(text);
     json_decref(norm);
+    json_decref(prev);
     json_decref(doc);
     ad_doc_free(&cur);
     return rc;
@@ -167,17 +206,24 @@ bool ad_registry_file_key(const ad_registry *r, const char *url, char *key, size
     return ad_blob_key_check(key, NULL) == AD_OK;
 }
 
-/* Removes the stored files of a deleted asset's document. */
+/* Removes the stored files of a deleted asset's document (those of an
+ * asset with a source live in its bucket: the controller's hook removes
+ * them). */
 static void remove_files(ad_registry *r, const char *id, const ad_doc *d)
 {
     char key[AD_BLOB_KEY_MAX + 1];
     json_t *doc = json_loadb(d->json, d->len, 0, NULL), *f;
     size_t i;
+    if (json_is_object(json_object_get(doc, "source"))) {
+        if (r->hooks.deleted) r->hooks.deleted(r->hooks.ctx, id, doc);
+        json_decref(doc);
+        return;
+    }
     json_array_foreach(json_object_get(doc, "files"), i, f)
     {
         ad_error err = {0};
         const char *url = json_string_value(json_object_get(f, "asset_file_url"));
-        if (!ad_registry_file_key(r, url, key, sizeof(key))) continue;
+        if (!r->blobs || !ad_registry_file_key(r, url, key, sizeof(key))) continue;
         if (r->blobs->ops->remove(r->blobs, key, &err))
             ad_log(AD_LOG_WARN,
                    "msg=\"cannot remove a file of a deleted asset\" asset_id=\"%.200s\" "
@@ -192,7 +238,7 @@ ad_code ad_registry_delete(ad_registry *r, const char *id, int64_t if_match, ad_
     ad_doc cur = {0};
     ad_code rc;
     int attempt;
-    if (!r->blobs) return r->meta->ops->remove(r->meta, id, if_match, err);
+    if (!r->blobs && !r->hooks.deleted) return r->meta->ops->remove(r->meta, id, if_match, err);
     /* delete the revision whose files we read, so a concurrent update
      * cannot leave files of the new revision behind */
     for (attempt = 0; attempt < UPDATE_RETRIES; attempt++) {

@@ -50,6 +50,26 @@ bool ad_registry_file_key(const ad_registry *r, const char *url, char *key, size
 ad_blob *ad_registry_blobs(ad_registry *r);
 ad_code ad_registry_get(ad_registry *r, const char *id, ad_doc *out, ad_error *err);
 
+/* Assets pulled from a URL (core/source.h): what the registry tells the
+ * controller. generation() is called after a client's create or update
+ * stored a new generation of an asset's source; deleted() after an asset
+ * with a source was deleted (doc: its last stored document). Both run on
+ * the caller's thread and must not fail it. */
+typedef struct ad_registry_hooks {
+    void *ctx;
+    void (*generation)(void *ctx, const char *id, int64_t generation);
+    void (*deleted)(void *ctx, const char *id, const json_t *doc);
+} ad_registry_hooks;
+void ad_registry_set_hooks(ad_registry *r, const ad_registry_hooks *h);
+
+/* Stores doc (a whole document, validated and normalized) as asset id if
+ * its current revision is expect_rev, without the client rules of
+ * create/update: the controller's writes of status, generation-owned files
+ * and asset_file_ids. AD_E_PRECONDITION on a revision mismatch,
+ * AD_E_NOT_FOUND when the asset is gone. */
+ad_code ad_registry_replace(ad_registry *r, const char *id, int64_t expect_rev, const json_t *doc,
+                            ad_doc *out, ad_error *err);
+
 /* The fixed queries, as filters (free with ad_filter_free). */
 typedef enum { AD_BY_TYPE, AD_BY_SUB_TYPE, AD_BY_TAG, AD_BY_API_ROUTE } ad_fixed_query;
 ad_code ad_registry_fixed_filter(ad_fixed_query kind, const char *value, ad_filter **out,

@@ -37,9 +37,9 @@ typedef struct ad_webhook_opts {
 } ad_webhook_opts;
 
 typedef enum ad_webhook_verdict {
-    AD_HOOK_OK,      /* validation passed; mutation 200 or 304; metadata 200 */
-    AD_HOOK_FAILED,  /* validation 422; mutation 422 (the service refused) */
-    AD_HOOK_ERROR,   /* anything else: status, timeout, too big, bad JSON */
+    AD_HOOK_OK,     /* validation passed; mutation 200 or 304; metadata 200 */
+    AD_HOOK_FAILED, /* validation 422; mutation 422 (the service refused) */
+    AD_HOOK_ERROR,  /* anything else: status, timeout, too big, bad JSON */
 } ad_webhook_verdict;
 
 typedef struct ad_webhook_result {
@@ -55,8 +55,8 @@ ad_code ad_webhook_validate(const char *url, const json_t *parameters, const cha
 /* Mutation of one file. On AD_HOOK_OK with a 200, *out (malloc'd, caller
  * frees) and *out_len hold the new content; after a 304 *out is NULL. */
 ad_code ad_webhook_mutate(const char *url, const json_t *parameters, const char *content,
-                          size_t len, const ad_webhook_opts *o, ad_webhook_result *res,
-                          char **out, size_t *out_len);
+                          size_t len, const ad_webhook_opts *o, ad_webhook_result *res, char **out,
+                          size_t *out_len);
 
 /* Metadata of several files: files is {"<name>": "<text>", ...}. On
  * AD_HOOK_OK *out (caller decrefs) is {"<name>": <metadata json>, ...},

@@ -9,7 +9,8 @@
  * registered by URL scheme in blob.c.
  *
  * Version 2 added the optional slots head, reader_* and bucket_*: a caller
- * checks a slot for NULL before using it.
+ * checks a slot for NULL before using it. Version 3 added the optional
+ * bucket_policy_* slots (access policies kept by the backend itself).
  */
 #ifndef ASSETD_STORE_BLOB_H
 #define ASSETD_STORE_BLOB_H
@@ -28,7 +29,17 @@ typedef struct ad_blob ad_blob;
 typedef struct ad_blob_writer ad_blob_writer;
 typedef struct ad_blob_reader ad_blob_reader;
 
-#define AD_BLOB_OPS_VERSION 2
+/* Who may use a bucket without credentials (bucket_policy_* slots). The
+ * values equal core/buckets.h's ad_bucket_policy. */
+typedef enum ad_blob_policy {
+    AD_BLOB_POLICY_NONE = 0,      /* nobody: only signed requests */
+    AD_BLOB_POLICY_READONLY = 1,  /* anyone may read objects */
+    AD_BLOB_POLICY_WRITEONLY = 2, /* anyone may write objects */
+    AD_BLOB_POLICY_READWRITE = 3, /* anyone may read and write objects */
+    AD_BLOB_POLICY_OTHER = 4,     /* (get only) a policy that is none of these */
+} ad_blob_policy;
+
+#define AD_BLOB_OPS_VERSION 3
 
 typedef struct ad_blob_ops {
     int version;        /* AD_BLOB_OPS_VERSION. Mandatory. */
@@ -115,6 +126,19 @@ typedef struct ad_blob_ops {
      * exist: AD_E_NOT_FOUND otherwise). The caller closes it with its
      * ops->close before closing b. */
     ad_code (*bucket_open)(ad_blob *b, const char *name, ad_blob **out, ad_error *err);
+
+    /* Optional (version 3), both or none: stores that keep access
+     * policies themselves (S3 bucket policies); NULL where the policy is
+     * only enforced by assetd (file). Needs the bucket_* slots.
+     * bucket_policy_set: makes bucket name's policy p (AD_BLOB_POLICY_NONE
+     *   removes any policy; AD_BLOB_POLICY_OTHER is AD_E_BAD_REQUEST).
+     *   AD_E_NOT_FOUND when there is no such bucket. */
+    ad_code (*bucket_policy_set)(ad_blob *b, const char *name, ad_blob_policy p, ad_error *err);
+    /* bucket_policy_get: *p is what the bucket's policy grants anonymous
+     *   users: NONE when it has no policy, OTHER when it grants anything
+     *   but exactly one of the four (a policy changed by hand).
+     *   AD_E_NOT_FOUND when there is no such bucket. */
+    ad_code (*bucket_policy_get)(ad_blob *b, const char *name, ad_blob_policy *p, ad_error *err);
 } ad_blob_ops;
 
 struct ad_blob {

@@ -32,14 +32,25 @@
  * Buckets: HEAD, PUT and DELETE on other buckets of the same service;
  * bucket_remove(force) first deletes every object and aborts every
  * multipart upload in it.
+ *
+ * Bucket policies (PUT/GET/DELETE ?policy): the four access policies are
+ * one JSON policy document each, a single statement allowing anyone
+ * (Principal "*") s3:GetObject and/or s3:PutObject on every object of the
+ * bucket (Resource arn:aws:s3:::BUCKET/ and a star); none deletes the policy. Reading one back, a
+ * document is recognised only when every statement has exactly that shape (Allow, the anonymous
+ * principal, our resource, no Condition); anything else is AD_BLOB_POLICY_OTHER, so a policy
+ * changed by hand is seen as changed.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "store/blob.h"
 #include "store/s3_int.h"
+#include "util/json.h"
 
 extern const ad_blob_ops ad_blob_s3_ops;
 
@@ -1065,6 +1076,163 @@ static ad_code s3_bucket_open(ad_blob *base, const char *name, ad_blob **out, ad
     return open_conf(&conf, out, false, err);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Bucket policies                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define POLICY_MAX 20480 /* bytes of a policy document we read (S3 allows 20 KiB) */
+
+static ad_code s3_bucket_policy_set(ad_blob *base, const char *name, ad_blob_policy p,
+                                    ad_error *err)
+{
+    s3_blob *b = (s3_blob *)base;
+    char body[512], what[WHAT_MAX];
+    const char *actions;
+    s3_req rq = {.bucket = name, .query = "policy="};
+    ad_code rc = ad_blob_bucket_check(name, err);
+    if (rc) return rc;
+    switch (p) {
+    case AD_BLOB_POLICY_NONE:
+        actions = NULL;
+        break;
+    case AD_BLOB_POLICY_READONLY:
+        actions = "\"s3:GetObject\"";
+        break;
+    case AD_BLOB_POLICY_WRITEONLY:
+        actions = "\"s3:PutObject\"";
+        break;
+    case AD_BLOB_POLICY_READWRITE:
+        actions = "\"s3:GetObject\",\"s3:PutObject\"";
+        break;
+    default:
+        return ad_fail(err, AD_E_BAD_REQUEST, "unknown bucket policy %d", (int)p);
+    }
+    if (actions) {
+        rq.method = "PUT";
+        rq.body_len = (size_t)snprintf(
+            body, sizeof(body),
+            "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"assetd\",\"Effect\":"
+            "\"Allow\",\"Principal\":{\"AWS\":[\"*\"]},\"Action\":[%s],\"Resource\":["
+            "\"arn:aws:s3:::%s/*\"]}]}",
+            actions, name);
+        rq.body = body;
+        rq.sign_body = true;
+        rq.content_type = "application/json";
+    } else {
+        rq.method = "DELETE";
+    }
+    s3_what(what, sizeof(what), actions ? "PUT (bucket policy)" : "DELETE (bucket policy)", name,
+            NULL);
+    rc = s3_perform(&b->cl, NULL, &rq, what, err);
+    if (!rc && rq.status == 404 && !actions) {
+        /* DELETE of a policy that is not there: fine, unless the bucket is missing */
+        char code[64];
+        size_t pos = 0;
+        if (rq.errbody.data &&
+            s3_xml_next(rq.errbody.data, rq.errbody.len, &pos, "Code", code, sizeof(code)) == 1 &&
+            strcmp(code, "NoSuchBucket") == 0)
+            rc = ad_fail(err, AD_E_NOT_FOUND, "bucket %s not found", name);
+    } else if (!rc && rq.status != 200 && rq.status != 204) {
+        rc = s3_fail(&b->cl, &rq, what, err);
+    }
+    s3_req_free(&rq);
+    return rc;
+}
+
+static bool is_str(const json_t *v, const char *want)
+{
+    return json_is_string(v) && strcmp(json_string_value(v), want) == 0;
+}
+
+/* A string or an array of strings that is exactly {want}. */
+static bool only(const json_t *v, const char *want)
+{
+    return is_str(v, want) ||
+           (json_is_array(v) && json_array_size(v) == 1 && is_str(json_array_get(v, 0), want));
+}
+
+/* What one statement grants anonymous users (1 get, 2 put), or -1 when it
+ * is not of the shape we write. */
+static int statement_grants(const json_t *st, const char *resource)
+{
+    const json_t *pr = json_object_get(st, "Principal"), *act = json_object_get(st, "Action");
+    const char *k;
+    json_t *v;
+    int grants = 0;
+    size_t i, n;
+    if (!json_is_object(st) || !is_str(json_object_get(st, "Effect"), "Allow")) return -1;
+    json_object_foreach((json_t *)st, k, v)
+    {
+        if (strcmp(k, "Sid") && strcmp(k, "Effect") && strcmp(k, "Principal") &&
+            strcmp(k, "Action") && strcmp(k, "Resource"))
+            return -1; /* Condition, NotAction, NotPrincipal, ... */
+    }
+    if (!is_str(pr, "*") &&
+        !(json_is_object(pr) && json_object_size(pr) == 1 && only(json_object_get(pr, "AWS"), "*")))
+        return -1;
+    if (!only(json_object_get(st, "Resource"), resource)) return -1;
+    n = json_is_array(act) ? json_array_size(act) : 1;
+    for (i = 0; i < n; i++) {
+        const json_t *a = json_is_array(act) ? json_array_get(act, i) : act;
+        if (is_str(a, "s3:GetObject"))
+            grants |= 1;
+        else if (is_str(a, "s3:PutObject"))
+            grants |= 2;
+        else
+            return -1;
+    }
+    return grants;
+}
+
+static ad_code s3_bucket_policy_get(ad_blob *base, const char *name, ad_blob_policy *p,
+                                    ad_error *err)
+{
+    s3_blob *b = (s3_blob *)base;
+    s3_req rq = {.method = "GET", .bucket = name, .query = "policy="};
+    char what[WHAT_MAX], resource[AD_BLOB_BUCKET_MAX + 32];
+    ad_buf body;
+    json_t *doc = NULL, *sts;
+    ad_code rc = ad_blob_bucket_check(name, err);
+    if (rc) return rc;
+    ad_buf_init(&body, POLICY_MAX);
+    rq.xml = &body;
+    s3_what(what, sizeof(what), "GET (bucket policy)", name, NULL);
+    rc = s3_perform(&b->cl, NULL, &rq, what, err);
+    *p = AD_BLOB_POLICY_OTHER;
+    if (!rc && rq.status == 404) {
+        char code[64];
+        size_t pos = 0;
+        if (rq.errbody.data &&
+            s3_xml_next(rq.errbody.data, rq.errbody.len, &pos, "Code", code, sizeof(code)) == 1 &&
+            strcmp(code, "NoSuchBucketPolicy") == 0)
+            *p = AD_BLOB_POLICY_NONE;
+        else
+            rc = ad_fail(err, AD_E_NOT_FOUND, "bucket %s not found", name);
+    } else if (!rc && rq.status != 200) {
+        rc = s3_fail(&b->cl, &rq, what, err);
+    } else if (!rc) {
+        int grants = 0, g = 0;
+        size_t i;
+        snprintf(resource, sizeof(resource), "arn:aws:s3:::%s/*", name);
+        /* the server's bytes: parsed with the client-input limits */
+        if (ad_json_parse(body.data ? body.data : "", body.len, 8, &doc, NULL) == AD_OK &&
+            json_is_object(doc) && json_is_array(sts = json_object_get(doc, "Statement")) &&
+            json_array_size(sts) > 0) {
+            for (i = 0; g >= 0 && i < json_array_size(sts); i++)
+                if ((g = statement_grants(json_array_get(sts, i), resource)) >= 0) grants |= g;
+            if (g >= 0)
+                *p = grants == 1   ? AD_BLOB_POLICY_READONLY
+                     : grants == 2 ? AD_BLOB_POLICY_WRITEONLY
+                     : grants == 3 ? AD_BLOB_POLICY_READWRITE
+                                   : AD_BLOB_POLICY_OTHER;
+        }
+        json_decref(doc);
+    }
+    s3_req_free(&rq);
+    ad_buf_free(&body);
+    return rc;
+}
+
 const ad_blob_ops ad_blob_s3_ops = {
     .version = AD_BLOB_OPS_VERSION,
     .scheme = "s3",
@@ -1087,4 +1255,6 @@ const ad_blob_ops ad_blob_s3_ops = {
     .bucket_exists = s3_bucket_exists,
     .bucket_remove = s3_bucket_remove,
     .bucket_open = s3_bucket_open,
+    .bucket_policy_set = s3_bucket_policy_set,
+    .bucket_policy_get = s3_bucket_policy_get,
 };

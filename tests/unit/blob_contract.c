@@ -864,6 +864,53 @@ static void test_buckets(ad_blob *b)
     CHECK(rc == AD_OK && !exists, "bucket %s after removal: exists=%d", other, exists);
 }
 
+/* The policy slots (version 3), where the store keeps policies: every
+ * policy set reads back as itself, none removes it, OTHER is refused, a
+ * missing bucket is AD_E_NOT_FOUND. */
+static void test_bucket_policies(ad_blob *b)
+{
+    const ad_blob_ops *op = b->ops;
+    static const ad_blob_policy all[] = {AD_BLOB_POLICY_READONLY,  AD_BLOB_POLICY_WRITEONLY,
+                                         AD_BLOB_POLICY_READWRITE, AD_BLOB_POLICY_NONE,
+                                         AD_BLOB_POLICY_NONE,      AD_BLOB_POLICY_READONLY};
+    char name[48], missing[64];
+    ad_blob_policy got = AD_BLOB_POLICY_OTHER;
+    ad_error err = {0};
+    ad_code rc;
+    size_t i;
+
+    CHECK(!op->bucket_policy_set == !op->bucket_policy_get, "policy slots come together");
+    if (!op->bucket_policy_set || !op->bucket_policy_get) return;
+    CHECK(op->bucket_create != NULL, "policy slots need the bucket slots");
+    if (!op->bucket_create) return;
+    snprintf(name, sizeof(name), "assetd-p-%lx-%x", (unsigned long)time(NULL), (unsigned)getpid());
+    snprintf(missing, sizeof(missing), "%s-none", name);
+    rc = op->bucket_create(b, name, NULL, &err);
+    CHECK(rc == AD_OK, "create bucket %s: %s (%s)", name, ad_code_name(rc), err.msg);
+    rc = op->bucket_policy_get(b, name, &got, &err);
+    CHECK(rc == AD_OK && got == AD_BLOB_POLICY_NONE, "a new bucket's policy: %s %d (%s)",
+          ad_code_name(rc), (int)got, err.msg);
+    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        rc = op->bucket_policy_set(b, name, all[i], &err);
+        CHECK(rc == AD_OK, "set policy %d: %s (%s)", (int)all[i], ad_code_name(rc), err.msg);
+        got = AD_BLOB_POLICY_OTHER;
+        rc = op->bucket_policy_get(b, name, &got, &err);
+        CHECK(rc == AD_OK && got == all[i], "policy %d reads back as %d: %s (%s)", (int)all[i],
+              (int)got, ad_code_name(rc), err.msg);
+    }
+    rc = op->bucket_policy_set(b, name, AD_BLOB_POLICY_OTHER, &err);
+    CHECK(rc == AD_E_BAD_REQUEST, "set policy OTHER: %s", ad_code_name(rc));
+    rc = op->bucket_policy_get(b, missing, &got, &err);
+    CHECK(rc == AD_E_NOT_FOUND, "policy of a missing bucket: %s (%s)", ad_code_name(rc), err.msg);
+    rc = op->bucket_policy_set(b, missing, AD_BLOB_POLICY_READONLY, &err);
+    CHECK(rc == AD_E_NOT_FOUND, "set the policy of a missing bucket: %s (%s)", ad_code_name(rc),
+          err.msg);
+    rc = op->bucket_policy_set(b, "Bad_Name", AD_BLOB_POLICY_READONLY, &err);
+    CHECK(rc == AD_E_BAD_REQUEST, "policy of a bad bucket name: %s", ad_code_name(rc));
+    rc = op->bucket_remove(b, name, true, &err);
+    CHECK(rc == AD_OK, "remove bucket %s: %s (%s)", name, ad_code_name(rc), err.msg);
+}
+
 /* ------------------------------------------------------------------------ */
 
 /* Runs one part of the suite and says how long it took (for finding what
@@ -910,6 +957,7 @@ int blob_contract_run(const blob_contract_opts *opts)
     if (b->ops->reader_open) step("the streaming reader", test_reader, b);
     step("concurrency", test_concurrency, b);
     step("buckets", test_buckets, b);
+    step("bucket policies", test_bucket_policies, b);
 
     rc = b->ops->ping(b, &err);
     CHECK(rc == AD_OK, "ping at the end: %s (%s)", ad_code_name(rc), err.msg);
