@@ -93,5 +93,15 @@ void api_zip_status(http_req *r);
 void api_zip_sweep_spool(ad_app *app);
 void api_zip_download(http_req *r);
 void api_files_get(http_req *r);
+/* The bytes of key in store b (Range, ETag, If-None-Match; a bad key is
+ * 400, a missing one 404): /files and the files of a bucket. */
+void api_files_send(http_req *r, ad_blob *b, const char *key);
+/* buckets.c */
+void api_buckets_create(http_req *r);
+void api_buckets_list(http_req *r);
+void api_buckets_get(http_req *r);
+void api_buckets_update(http_req *r);
+void api_buckets_delete(http_req *r);
+void api_buckets_files_get(http_req *r);
 
 #endif

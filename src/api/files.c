@@ -10,6 +10,9 @@
  * for a store without one. The ETag is a strong validator of the stored
  * object: its size and the store's version of it (a new one whenever the
  * object is replaced; stores without a head slot give the size only).
+ *
+ * api_files_send is the sender of any store: /buckets/<name>/files/<key>
+ * (buckets.c) uses it on the bucket's own store.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -155,17 +158,20 @@ static void send_stream(http_req *r, ad_blob *b, const char *key)
     http_reply_sized(r, status, "application/octet-stream", len, stream_read, s, stream_free);
 }
 
-void api_files_get(http_req *r)
+void api_files_send(http_req *r, ad_blob *b, const char *key)
 {
-    ad_app *app = api_app(r);
-    const char *key = http_req_param(r, 0);
     ad_error err = {0};
     if (ad_blob_key_check(key, &err)) {
         api_reply_error(r, &err);
         return;
     }
-    if (app->blobs->ops->open_fd)
-        send_fd(r, app->blobs, key);
+    if (b->ops->open_fd)
+        send_fd(r, b, key);
     else
-        send_stream(r, app->blobs, key);
+        send_stream(r, b, key);
+}
+
+void api_files_get(http_req *r)
+{
+    api_files_send(r, api_app(r)->blobs, http_req_param(r, 0));
 }

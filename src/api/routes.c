@@ -42,6 +42,15 @@ const http_route ad_routes[] = {
     {"GET", "/zip/status/{}", api_zip_status, 0, 0, NULL, READER},
     {"GET", "/zip/download/{}", api_zip_download, 0, 0, NULL, READER},
     {"GET", "/files/{*}", api_files_get, 0, 0, NULL, READER},
+    /* buckets (core/buckets.h); the files of a bucket are public in this
+     * table because the bucket's policy decides: readonly and readwrite
+     * need no token, none and writeonly a reader (checked by the handler) */
+    {"POST", "/buckets", api_buckets_create, JSON | AUDIT, 0, NULL, WRITER},
+    {"GET", "/buckets", api_buckets_list, 0, 0, NULL, READER},
+    {"GET", "/buckets/{}", api_buckets_get, 0, 0, NULL, READER},
+    {"PUT", "/buckets/{}", api_buckets_update, JSON | AUDIT, 0, NULL, WRITER},
+    {"DELETE", "/buckets/{}", api_buckets_delete, AUDIT, 0, NULL, WRITER},
+    {"GET", "/buckets/{}/files/{*}", api_buckets_files_get, 0, 0, NULL, PUBLIC},
     {"POST", "/tokens", api_tokens_create, JSON | AUDIT, 0, NULL, ADMIN},
     {"GET", "/tokens", api_tokens_list, 0, 0, NULL, ADMIN},
     {"DELETE", "/tokens/{}", api_tokens_revoke, AUDIT, 0, NULL, ADMIN},
