@@ -498,7 +498,10 @@ int cmd_wait(const struct client *cl, const char *kind, const char *name, const 
         int rc = call(&c, "GET", collection(bucket), name, NULL, &doc, NULL);
         if (rc) return rc;
         const json_t *st = json_object_get(doc, "status");
+        char phase_buf[32] = "";
         const char *phase = json_string_value(json_object_get(st, "phase"));
+        if (phase) snprintf(phase_buf, sizeof phase_buf, "%s", phase);
+        phase = phase ? phase_buf : NULL; /* doc is released below */
         const json_t *og = json_object_get(st, "observedGeneration");
         long long g = generation_of(doc);
         bool current = g < 0 || (json_is_integer(og) && json_integer_value(og) >= g);
