@@ -542,6 +542,7 @@ static int check_json(const json_t *v, int depth, size_t *nodes, const struct ym
 static int load_json(const char *text, size_t len, struct loader *ld)
 {
     json_error_t jerr;
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, len -= 3; /* jansson has no BOM */
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     size_t nodes = 0;
     if (!root) {

@@ -93,6 +93,9 @@ static void test_json_input(void)
           "one JSON object");
     CHECK(loads_as("\n[{\"a\": 1}, null, {\"b\": [true]}]\n", "[{\"a\":1},{\"b\":[true]}]"),
           "a JSON array is a list of documents");
+    CHECK(loads_as("\xEF\xBB\xBF{\"a\": 1}", "[{\"a\":1}]"), "JSON after a byte order mark");
+    CHECK(loads_as("\xEF\xBB\xBF%YAML 1.2\n---\na: 1\n", "[{\"a\":1}]"),
+          "YAML after a byte order mark, with a directive");
     CHECK(fails_at("{\n  \"a\": 1,\n  \"a\": 2\n}", 3, 5, "duplicate"), "JSON duplicate key");
     CHECK(fails_at("{\"a\": [1,\n 2,,]}", 2, 4, "invalid JSON"), "JSON syntax error");
 }
