@@ -78,11 +78,14 @@ def store(tmp_path_factory):
     assert not problems, "\n".join(problems)
 
 
-def run_ctl(assetctl_bin, base, *args, stdin=None, timeout=120):
+def run_ctl(assetctl_bin, base, *args, stdin=None, timeout=120, env=None):
     argv = [str(assetctl_bin), "--server", base] + [str(a) for a in args]
+    environ = sanitizer_env(env)
+    if not env or "ASSETCTL_TOKEN" not in env:
+        environ.pop("ASSETCTL_TOKEN", None)
     try:
         p = subprocess.run(argv, capture_output=True, text=True, input=stdin, timeout=timeout,
-                           env=sanitizer_env())
+                           env=environ)
     except subprocess.TimeoutExpired:
         pytest.fail(f"assetctl {args} did not finish within {timeout} s")
     report = sanitizer_report(p.stderr)
@@ -381,3 +384,36 @@ def test_server_refusal_is_reported(ctl, tmp_path):
 def test_wait_for_a_missing_asset(ctl):
     rc, _, err = ctl("wait", "asset", uniq("none"), "--timeout=5s")
     assert rc == 1 and "HTTP 404" in err, err
+
+
+def test_tokens(assetd_factory, assetctl_bin, tmp_path):
+    """apply/get/wait/delete send --token or $ASSETCTL_TOKEN like every command."""
+    if store_missing():
+        pytest.skip(store_missing())
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    toks = {}
+    for role in ("reader", "writer"):
+        p = subprocess.run([str(ASSETD_BIN), "token", "create", f"m-{role}", role,
+                            "--data", str(data_dir)],
+                           capture_output=True, text=True, env=sanitizer_env(), timeout=60)
+        assert p.returncode == 0, p.stderr
+        toks[role] = p.stdout.strip()
+    inst = assetd_factory(args=["--bucket-check-interval", "1"], data=data_dir)
+    b = uniq("b")
+    path = write_yaml(tmp_path, [bucket_doc(b)])
+
+    rc, out, err = run_ctl(assetctl_bin, inst.base, "apply", "-f", path)
+    assert rc == 1 and out == "" and "HTTP 401" in err, err
+    rc, out, err = run_ctl(assetctl_bin, inst.base, "--token", toks["reader"], "apply", "-f", path)
+    assert rc == 1 and "HTTP 403" in err, err
+    rc, out, err = run_ctl(assetctl_bin, inst.base, "--token", toks["writer"], "apply", "-f", path)
+    assert rc == 0 and out == f"bucket/default.{b} created\n", err
+    rc, out, err = run_ctl(assetctl_bin, inst.base, "--token", toks["reader"], "wait", "bucket",
+                           f"default.{b}", "--timeout=30s")
+    assert rc == 0, err
+    rc, out, err = run_ctl(assetctl_bin, inst.base, "--token", toks["reader"], "get", "buckets")
+    assert rc == 0 and table(out)[f"default.{b}"][0] == "Ready", err
+    rc, out, err = run_ctl(assetctl_bin, inst.base, "delete", "-f", path,
+                           env={"ASSETCTL_TOKEN": toks["writer"]})
+    assert rc == 0 and out == f"bucket/default.{b} deleted\n", err
