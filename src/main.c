@@ -123,7 +123,7 @@ static ad_code start_ingest(const ad_config *cfg, ad_app *app, ad_controller *ct
                          (cfg->stage_uploads == -1 && strncmp(cfg->jobs_url, "local:", 6) != 0 &&
                           strncmp(cfg->jobs_url, "memory:", 7) != 0);
     app->upload_max = cfg->upload_max;
-    o.jobs = app->jobs, o.blobs = app->blobs, o.reg = app->reg;
+    o.jobs = app->jobs, o.blobs = app->blobs, o.reg = app->reg, o.buckets = app->buckets;
     o.public_url = cfg->public_url;
     o.workers = cfg->workers;
     o.max_entries = cfg->zip_max_entries;
@@ -154,6 +154,8 @@ static ad_code start_buckets(const ad_config *cfg, ad_app *app, ad_buckets **out
     rc = ad_buckets_new(&o, out, err);
     if (rc) return rc;
     app->buckets = *out;
+    if (ad_registry_set_buckets(app->reg, *out, cfg->public_url))
+        return ad_fail(err, AD_E_NOMEM, "out of memory");
     return ad_buckets_start(*out, err);
 }
 

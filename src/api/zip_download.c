@@ -4,6 +4,10 @@
  * every file of `files` in its order, each stored (not recompressed) and
  * streamed from the blob store.
  *
+ * Files stored in a bucket (<public_url>/buckets/<name>/files/<key>) are
+ * read from that bucket's store (ad_registry_file_store), the others from
+ * the main store.
+ *
  * Stored files are read through the blob store's descriptor (the file
  * store: pread on one open file), else its sequential reader (S3: one GET
  * per file for the whole download, not one per chunk), else ranged reads.
@@ -43,13 +47,13 @@
 #define CRC_BUF (256 * 1024)
 
 typedef struct dl_file {
-    char *key; /* blob key; NULL for asset.json (entry 0) and external files */
-    char *url; /* an external file's URL */
+    char *key;      /* blob key; NULL for asset.json (entry 0) and external files */
+    ad_blob *blobs; /* the store holding key: the main one or a bucket's */
+    char *url;      /* an external file's URL */
     uint64_t size;
 } dl_file;
 
 typedef struct dl {
-    ad_blob *blobs;
     bool fetch_external;
     ad_urlsrc *web; /* for external files, created when first needed */
     ad_doc doc;     /* asset.json */
@@ -71,7 +75,7 @@ static void dl_free(void *p)
     size_t i;
     if (!d) return;
     if (d->fd >= 0) close(d->fd);
-    if (d->rd) d->blobs->ops->reader_close(d->rd);
+    if (d->rd) d->files[d->rd_entry].blobs->ops->reader_close(d->rd);
     for (i = 0; i < d->n; i++) free(d->files[i].key), free(d->files[i].url);
     ad_urlsrc_free(d->web);
     free(d->files);
@@ -101,7 +105,7 @@ static void reply_status(http_req *r, int status, const char *code, const char *
 static ad_code read_file(dl *d, size_t i, uint64_t off, void *buf, size_t n, size_t *got,
                          ad_error *err)
 {
-    ad_blob *b = d->blobs;
+    ad_blob *b = d->files[i].blobs;
     if (d->files[i].url) return ad_urlsrc_read(d->web, d->files[i].url, off, buf, n, got, err);
     if (b->ops->open_fd) {
         ssize_t k;
@@ -240,15 +244,15 @@ static ad_code plan_file(dl *d, ad_registry *reg, const json_t *f, size_t i, ad_
     const json_t *meta = json_object_get(f, "asset_file_metadata");
     const json_t *msize = json_object_get(meta, "size");
     char key[AD_BLOB_KEY_MAX + 1];
-    ad_blob *b = d->blobs;
+    ad_blob *b = NULL;
     ad_code rc;
     e->name = name ? name : "";
-    if (!ad_registry_file_key(reg, url, key, sizeof(key))) {
+    if (!ad_registry_file_store(reg, url, &b, key, sizeof(key))) {
         rc = open_external(d, i, e->name, url, status, err);
         if (rc && !d->files[i].url) return rc; /* refused, not failed */
     } else if (!(d->files[i].key = strdup(key))) {
         return ad_fail(err, AD_E_NOMEM, "out of memory");
-    } else if (b->ops->open_fd) {
+    } else if ((d->files[i].blobs = b)->ops->open_fd) {
         uint64_t version;
         if (d->fd >= 0) close(d->fd);
         d->fd = -1;
@@ -409,7 +413,6 @@ void api_zip_download(http_req *r)
         return;
     }
     d->fd = -1;
-    d->blobs = app->blobs;
     d->fetch_external = app->fetch_external;
     if (!(d->id = strdup(id))) {
         dl_free(d);

@@ -6,7 +6,11 @@
  * one SPOOL_BUF buffer per upload (libmicrohttpd hands the body over in
  * pieces of about 16 KiB; one write(2) per piece cost more than the copy
  * into the buffer), never wholly into memory; other fields are read and
- * dropped. Once the body is
+ * dropped, except `bucket`: the bucket the files go into, which must come
+ * before the file part (so a bad one is refused before the archive is
+ * received: 400 when it does not exist, 409 when it is not Ready). Without
+ * it the files go into --default-bucket, or the main store when there is
+ * none. Once the body is
  * complete the job is queued in the job store and the client gets 202 with
  * the upload id; the ingest workers (core/ingest.h) do the rest.
  *
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/buckets.h"
 #include "core/ingest.h"
 #include "core/uuid.h"
 #include "http/multipart.h"
@@ -47,6 +52,9 @@ typedef struct upload {
     char id[AD_UUID_LEN + 1];
     char path[PATH_MAX];
     bool in_file, file_seen, file_done, handed_off;
+    bool in_bucket;                      /* reading the `bucket` field */
+    char bucket[AD_BUCKET_NAME_MAX + 1]; /* its value ("" when not given) */
+    size_t nbucket;
     unsigned char sig[4];
     size_t nsig;
     uint64_t size;
@@ -143,11 +151,32 @@ static bool zip_signature(const unsigned char *s)
            ((s[2] == 3 && s[3] == 4) || (s[2] == 5 && s[3] == 6) || (s[2] == 7 && s[3] == 8));
 }
 
+/* The bucket an upload names (or the default one) must exist and be Ready. */
+static ad_code bucket_check(ad_app *app, const char *name, ad_error *err)
+{
+    char why[AD_ERROR_MSG_MAX];
+    bool ready = false;
+    ad_code rc;
+    if (!app->buckets) return ad_fail(err, AD_E_BAD_REQUEST, "bucket: this server has no buckets");
+    rc = ad_buckets_ready(app->buckets, name, &ready, why, sizeof(why), err);
+    if (rc == AD_E_NOT_FOUND)
+        return ad_fail(err, AD_E_BAD_REQUEST, "bucket: no bucket named \"%.60s\"", name);
+    if (rc) return rc;
+    if (!ready) return ad_fail(err, AD_E_CONFLICT, "bucket: %s", why);
+    return AD_OK;
+}
+
 static ad_code part_begin(void *ctx, const char *name, const char *filename, ad_error *err)
 {
     upload *u = ctx;
     (void)filename;
-    (void)err;
+    if (strcmp(name, "bucket") == 0) {
+        if (u->file_seen)
+            return ad_fail(err, AD_E_BAD_REQUEST, "bucket: the field must come before the file");
+        u->in_bucket = true;
+        u->nbucket = 0;
+        u->bucket[0] = '\0';
+    }
     u->in_file = strcmp(name, "file") == 0 && !u->file_seen;
     if (u->in_file) u->file_seen = true;
     return AD_OK;
@@ -156,6 +185,14 @@ static ad_code part_begin(void *ctx, const char *name, const char *filename, ad_
 static ad_code part_data(void *ctx, const char *p, size_t n, ad_error *err)
 {
     upload *u = ctx;
+    if (u->in_bucket) {
+        if (n > AD_BUCKET_NAME_MAX - u->nbucket)
+            return ad_fail(err, AD_E_BAD_REQUEST, "bucket: at most %d bytes", AD_BUCKET_NAME_MAX);
+        memcpy(u->bucket + u->nbucket, p, n);
+        u->nbucket += n;
+        u->bucket[u->nbucket] = '\0';
+        return AD_OK;
+    }
     if (!u->in_file) return AD_OK;
     while (u->nsig < 4 && n) {
         u->sig[u->nsig++] = (unsigned char)*p;
@@ -175,7 +212,13 @@ static ad_code part_data(void *ctx, const char *p, size_t n, ad_error *err)
 static ad_code part_end(void *ctx, ad_error *err)
 {
     upload *u = ctx;
-    (void)err;
+    if (u->in_bucket) {
+        u->in_bucket = false;
+        if (!u->nbucket) return ad_fail(err, AD_E_BAD_REQUEST, "bucket: empty");
+        if (memchr(u->bucket, '\0', u->nbucket) || ad_bucket_name_check(u->bucket, NULL))
+            return ad_fail(err, AD_E_BAD_REQUEST, "bucket: no bucket named \"%.60s\"", u->bucket);
+        return bucket_check(u->app, u->bucket, err);
+    }
     if (u->in_file) u->file_done = true;
     u->in_file = false;
     return AD_OK;
@@ -255,7 +298,12 @@ static ad_code upload_finish(http_req *r, upload *u, ad_error *err)
         return ad_fail(err, AD_E_BAD_REQUEST, "the file field is not a zip archive (too short)");
     rc = flush_buf(u, err);
     if (rc) return rc;
+    if (!u->bucket[0] && u->app->buckets && ad_buckets_default(u->app->buckets)) {
+        snprintf(u->bucket, sizeof(u->bucket), "%s", ad_buckets_default(u->app->buckets));
+        if ((rc = bucket_check(u->app, u->bucket, err))) return rc;
+    }
     snprintf(job.id, sizeof(job.id), "%s", u->id);
+    job.bucket = u->bucket[0] ? u->bucket : NULL;
     if (u->bw) {
         ad_blob_writer *w = u->bw;
         char key[64];
@@ -351,6 +399,12 @@ void api_zip_status(http_req *r)
         return;
     }
     if (app->jobs->ops->get(app->jobs, id, &job, &err)) {
+        api_reply_error(r, &err);
+        return;
+    }
+    if (ad_controller_is_job(&job)) { /* the asset store's runs are not uploads */
+        ad_job_clear(&job);
+        ad_fail(&err, AD_E_NOT_FOUND, "upload %.64s not found", id);
         api_reply_error(r, &err);
         return;
     }

@@ -477,14 +477,42 @@ ad_code ad_buckets_update(ad_buckets *b, const char *name, const json_t *spec, j
     return ad_fail(err, AD_E_UNAVAILABLE, "bucket %s keeps changing; try again", name);
 }
 
-/* Collects up to DEL_BATCH asset ids whose source.bucket is name. */
+/* An anchored regular expression matching the URLs under prefix. */
+static char *prefix_regex(const char *prefix)
+{
+    size_t n = strlen(prefix), i, j = 0;
+    char *re = malloc(2 * n + 2);
+    if (!re) return NULL;
+    re[j++] = '^';
+    for (i = 0; i < n; i++) {
+        if (strchr("\\^$.|?*+()[]{}", prefix[i])) re[j++] = '\\';
+        re[j++] = prefix[i];
+    }
+    re[j] = '\0';
+    return re;
+}
+
+/* Collects up to DEL_BATCH ids of the assets stored in bucket name: those
+ * whose source.bucket is name (the controller's) and those with a file
+ * under the bucket's files URL (ZIP uploads into it). */
 static ad_code assets_in(ad_buckets *b, const char *name, json_t **ids, ad_error *err)
 {
-    json_t *fdoc = json_pack("{s:s}", "source.bucket", name);
+    char url[2048];
+    char *re;
+    json_t *fdoc;
     ad_filter *f = NULL;
     ad_query q = {0};
     ad_meta_cursor *cur = NULL;
     ad_code rc;
+    size_t n;
+    files_url(b, name, url, sizeof(url) - 1); /* one byte kept for the '/' */
+    n = strlen(url);
+    url[n] = '/', url[n + 1] = '\0';
+    re = prefix_regex(url);
+    fdoc = re ? json_pack("{s:[{s:s},{s:{s:s}}]}", "$or", "source.bucket", name,
+                          "files.asset_file_url", "$regex", re)
+              : NULL;
+    free(re);
     *ids = json_array();
     if (!fdoc || !*ids) {
         json_decref(fdoc);

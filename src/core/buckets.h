@@ -85,7 +85,8 @@ ad_code ad_buckets_update(ad_buckets *b, const char *name, const json_t *spec, j
                           ad_error *err);
 /* Removes the resource and the remote bucket. AD_E_CONFLICT when assets
  * or objects are in it and !force; with force, the assets stored in it
- * (source.bucket == name) are deleted through del_asset first. */
+ * (source.bucket == name, or a file under its files URL: ZIP uploads into
+ * it) are deleted through del_asset first, then its objects. */
 typedef ad_code (*ad_buckets_del_asset_fn)(void *ctx, const char *asset_id, ad_error *err);
 ad_code ad_buckets_delete(ad_buckets *b, const char *name, bool force, ad_buckets_del_asset_fn fn,
                           void *ctx, ad_error *err);

@@ -16,8 +16,8 @@
  * - No Accept-Encoding is sent, so the bytes counted are the bytes written
  *   (no decompression bomb inside the transfer).
  * - Zero in an option means its default: 1 GiB, 300 s, connect 30 s.
- * - The file is created 0600 (it is a spool file of the controller),
- *   fsynced before success and removed on any failure.
+ * - The file is created 0600 (it is a spool file of the controller), never
+ *   through a symlink (O_NOFOLLOW), fsynced before success and removed on any failure.
  */
 #include "core/fetch.h"
 
@@ -149,7 +149,7 @@ ad_code ad_fetch_to_file(const char *url, const char *path, const ad_fetch_opts 
     rc = ad_outbound_open(&ob, url, o ? o->allow : NULL, "--source-allow", errbuf, err);
     if (rc != AD_OK) return rc;
     ad_outbound_url_text(url, shown, sizeof(shown));
-    c.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    c.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (c.fd < 0) {
         rc = ad_fail(err, AD_E_BACKEND, "cannot create %s: %s", path, strerror(errno));
         ad_outbound_close(&ob);

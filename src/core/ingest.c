@@ -20,6 +20,10 @@
  *      against the limits again (a declared size can lie). The spool is
  *      dropped from the page cache behind the reads (see drop_behind).
  *
+ * A job that names a bucket (ad_job.bucket) stores its files in that
+ * bucket's store (ad_buckets_store) instead of the main one, and their
+ * asset_file_url is <public_url>/buckets/<name>/files/<upload_id>/<path>.
+ *
  * Then the asset is registered through ad_registry_create. Any failure
  * removes every object the job stored. Memory per job is the scan buffer,
  * the hash pipe's blocks, the list of names, the directory table (one
@@ -91,6 +95,7 @@ typedef struct run {
     int spool_fd;           /* for dropping what was read from the cache */
     uint64_t dropped;       /* spool bytes dropped so far */
     const char *src;        /* the archive on local disk: the job's source, or fetched */
+    ad_blob *dest;          /* where the files go: the main store or the job's bucket */
     char fetched[PATH_MAX]; /* a staged source's local copy ("" if none) */
 } run;
 
@@ -118,7 +123,7 @@ static const char *entry_name(struct archive_entry *e)
 }
 
 /* For the store pass (store set), libarchive leaves the CRC-32 check to
- * us (see copy_entry) and reads in larger blocks. */
+ * us (see check_entry) and reads in larger blocks. */
 static int open_archive(run *R, bool store, struct archive **out)
 {
     struct archive *a = archive_read_new();
@@ -427,7 +432,9 @@ static int add_file_entry(run *R, const char *name, const ad_stage_sum *s)
     char base[AD_JOB_ID_MAX + 2048], *url;
     size_t n = strlen(R->o->public_url);
     while (n && R->o->public_url[n - 1] == '/') n--;
-    if ((size_t)snprintf(base, sizeof(base), "%.*s/files/%s", (int)n, R->o->public_url,
+    /* <public_url>[/buckets/<bucket>]/files/<upload_id>/<path> */
+    if ((size_t)snprintf(base, sizeof(base), "%.*s%s%s/files/%s", (int)n, R->o->public_url,
+                         R->job->bucket ? "/buckets/" : "", R->job->bucket ? R->job->bucket : "",
                          R->job->id) >= sizeof(base))
         return fail(R, "public URL too long");
     url = ad_stage_file_url(base, name);
@@ -444,7 +451,7 @@ static int write_entry(run *R, struct archive *a, const ad_zip_entry *ze, const 
     entry_src es = {R, a, ze, name};
     ad_stage st = {.jobs = R->o->jobs,
                    .job_id = R->job->id,
-                   .blobs = R->o->blobs,
+                   .blobs = R->dest, /* the main store or the job's bucket */
                    .magic = R->magic,
                    .hp = R->hp,
                    .pull = pull_entry,
@@ -565,20 +572,31 @@ static const char *log_safe(char *dst, size_t cap, const char *s)
 
 static int remove_key(void *ctx, const char *key)
 {
-    const ad_ingest_opts *o = ctx;
+    ad_blob *b = ctx;
     ad_error err = {0};
     char k[AD_BLOB_KEY_MAX + 1], e[AD_ERROR_MSG_MAX];
-    if (o->blobs->ops->remove(o->blobs, key, &err))
+    if (b->ops->remove(b, key, &err))
         ad_log(AD_LOG_WARN, "msg=\"cannot remove an object\" key=\"%s\" error=\"%s\"",
                log_safe(k, sizeof(k), key), log_safe(e, sizeof(e), err.msg));
     return 0;
 }
 
+/* The store a job's files go to: the main one, or its bucket's. */
+static ad_code job_store(const ad_ingest_opts *o, const ad_job *job, ad_blob **out, ad_error *err)
+{
+    *out = o->blobs;
+    if (!job->bucket) return AD_OK;
+    if (!o->buckets) return ad_fail(err, AD_E_BAD_REQUEST, "this server has no buckets");
+    return ad_buckets_store(o->buckets, job->bucket, out, err);
+}
+
 /* Removes every object the job recorded, then forgets the keys. */
-static void remove_objects(const ad_ingest_opts *o, const char *id)
+static void remove_objects(const ad_ingest_opts *o, const ad_job *job)
 {
     ad_error err = {0};
-    if (o->jobs->ops->keys(o->jobs, id, remove_key, (void *)o, &err) ||
+    const char *id = job->id;
+    ad_blob *b = NULL;
+    if (job_store(o, job, &b, &err) || o->jobs->ops->keys(o->jobs, id, remove_key, b, &err) ||
         o->jobs->ops->clear_keys(o->jobs, id, &err))
         ad_log(AD_LOG_ERROR, "msg=\"cannot clean up an upload\" upload=%s error=\"%s\"", id,
                err.msg);
@@ -692,12 +710,28 @@ static int fetch_source(run *R, const char *key)
     return 0;
 }
 
+/* The job's bucket must exist and be Ready; its store is where files go. */
+static int open_dest(run *R)
+{
+    ad_error err = {0};
+    char why[AD_ERROR_MSG_MAX];
+    bool ready = false;
+    if (R->job->bucket && R->o->buckets &&
+        ad_buckets_ready(R->o->buckets, R->job->bucket, &ready, why, sizeof(why), &err) == AD_OK &&
+        !ready)
+        return fail(R, "%s", why);
+    if (job_store(R->o, R->job, &R->dest, &err))
+        return fail(R, "bucket \"%.60s\": %s", R->job->bucket ? R->job->bucket : "", err.msg);
+    return 0;
+}
+
 static int run_steps(run *R)
 {
     struct stat st;
     const char *key = staged_key(R->job);
     R->buf = malloc(AD_INGEST_BUF);
     if (!R->buf) return fail(R, "out of memory");
+    if (open_dest(R)) return -1;
     R->src = R->job->source;
     if (key && fetch_source(R, key)) return -1;
     if (!R->src || stat(R->src, &st) != 0)
@@ -727,7 +761,7 @@ static ad_job_state settle(run *R, int rc)
     ad_job_state state = rc ? (R->interrupted ? AD_JOB_QUEUED : AD_JOB_FAILED) : AD_JOB_SUCCESS;
     ad_error err = {0};
     if (rc)
-        remove_objects(o, job->id);
+        remove_objects(o, job);
     else if (o->jobs->ops->clear_keys(o->jobs, job->id, &err))
         ad_log(AD_LOG_WARN, "msg=\"cannot forget keys\" upload=%s", job->id);
     if (rc && R->interrupted) job->bytes_done = job->files_done = 0;
@@ -839,7 +873,7 @@ static bool take_over(const ad_ingest_opts *o, ad_job *job)
         discard_source(o, job);
         outcome = "success";
     } else {
-        remove_objects(o, job->id);
+        remove_objects(o, job);
         job->bytes_done = job->files_done = 0;
         o->jobs->ops->progress(o->jobs, job, &err);
         if (source_exists(o, job)) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/controller.h"
+#include "core/buckets.h"
 #include "core/registry.h"
 #include "store/blob.h"
 #include "store/jobs.h"
@@ -38,6 +39,8 @@ typedef struct ad_ingest_opts {
     /* Runs the asset store's reconcile jobs (source "asset:..."), claimed
      * by the same workers; NULL: such jobs fail. */
     ad_controller *controller;
+    ad_buckets *buckets; /* not owned; where jobs naming a bucket store their files
+                            (NULL: such jobs fail) */
 } ad_ingest_opts;
 
 /* A job's source is either a local spool file (a path) or, when uploads are

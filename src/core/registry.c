@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buckets.h"
 #include "core/model.h"
 #include "core/source.h"
 #include "util/json.h"
@@ -16,8 +17,10 @@
 
 struct ad_registry {
     ad_meta *meta;
-    ad_blob *blobs;     /* where uploaded files are stored; NULL: none */
-    char *files_prefix; /* "<public_url>/files/" */
+    ad_blob *blobs;       /* where uploaded files are stored; NULL: none */
+    char *files_prefix;   /* "<public_url>/files/" */
+    ad_buckets *buckets;  /* files in buckets; NULL: none */
+    char *buckets_prefix; /* "<public_url>/buckets/" */
     ad_registry_hooks hooks;
 };
 
@@ -35,7 +38,7 @@ ad_registry *ad_registry_new(ad_meta *meta)
 
 void ad_registry_free(ad_registry *r)
 {
-    if (r) free(r->files_prefix);
+    if (r) free(r->files_prefix), free(r->buckets_prefix);
     free(r);
 }
 
@@ -206,9 +209,51 @@ bool ad_registry_file_key(const ad_registry *r, const char *url, char *key, size
     return ad_blob_key_check(key, NULL) == AD_OK;
 }
 
-/* Removes the stored files of a deleted asset's document (those of an
- * asset with a source live in its bucket: the controller's hook removes
- * them). */
+ad_code ad_registry_set_buckets(ad_registry *r, ad_buckets *buckets, const char *public_url)
+{
+    size_t n = strlen(public_url);
+    while (n && public_url[n - 1] == '/') n--;
+    free(r->buckets_prefix);
+    r->buckets_prefix = malloc(n + sizeof("/buckets/"));
+    if (!r->buckets_prefix) return AD_E_NOMEM;
+    memcpy(r->buckets_prefix, public_url, n);
+    memcpy(r->buckets_prefix + n, "/buckets/", sizeof("/buckets/"));
+    r->buckets = buckets;
+    return AD_OK;
+}
+
+bool ad_registry_file_store(ad_registry *r, const char *url, ad_blob **store, char *key, size_t cap)
+{
+    char name[AD_BUCKET_NAME_MAX + 1];
+    size_t plen, nlen, n;
+    long k;
+    if (ad_registry_file_key(r, url, key, cap)) {
+        *store = r->blobs;
+        return true;
+    }
+    /* <public_url>/buckets/<name>/files/<key> */
+    if (!r->buckets || !r->buckets_prefix || !url) return false;
+    plen = strlen(r->buckets_prefix);
+    if (strncmp(url, r->buckets_prefix, plen) != 0) return false;
+    url += plen;
+    nlen = strcspn(url, "/");
+    if (nlen == 0 || nlen > AD_BUCKET_NAME_MAX || strncmp(url + nlen, "/files/", 7) != 0)
+        return false;
+    memcpy(name, url, nlen);
+    name[nlen] = '\0';
+    url += nlen + 7;
+    n = strlen(url);
+    if (n == 0 || n >= cap || strpbrk(url, "?#")) return false;
+    k = ad_pct_decode(url, n, key, false);
+    if (k <= 0) return false;
+    key[k] = '\0';
+    return ad_blob_key_check(key, NULL) == AD_OK &&
+           ad_buckets_store(r->buckets, name, store, NULL) == AD_OK;
+}
+
+/* Removes the stored files of a deleted asset's document (in the main
+ * store or in a bucket; those of an asset with a source: the controller's
+ * hook, which knows where its content is while a spec change is pending). */
 static void remove_files(ad_registry *r, const char *id, const ad_doc *d)
 {
     char key[AD_BLOB_KEY_MAX + 1];
@@ -223,8 +268,9 @@ static void remove_files(ad_registry *r, const char *id, const ad_doc *d)
     {
         ad_error err = {0};
         const char *url = json_string_value(json_object_get(f, "asset_file_url"));
-        if (!r->blobs || !ad_registry_file_key(r, url, key, sizeof(key))) continue;
-        if (r->blobs->ops->remove(r->blobs, key, &err))
+        ad_blob *store = NULL;
+        if (!ad_registry_file_store(r, url, &store, key, sizeof(key))) continue;
+        if (store->ops->remove(store, key, &err))
             ad_log(AD_LOG_WARN,
                    "msg=\"cannot remove a file of a deleted asset\" asset_id=\"%.200s\" "
                    "key=\"%.300s\" error=\"%s\"",

@@ -36,7 +36,8 @@ ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch, 
                            ad_doc *out, ad_error *err);
 
 /* Deletes asset id; then removes from the blob store (ad_registry_set_files)
- * every file of it whose asset_file_url maps into the store. A file that
+ * or its bucket (ad_registry_set_buckets) every file of it whose
+ * asset_file_url maps into one. A file that
  * cannot be removed is logged, not an error: the asset is gone. */
 ad_code ad_registry_delete(ad_registry *r, const char *id, int64_t if_match, ad_error *err);
 
@@ -48,6 +49,15 @@ ad_code ad_registry_set_files(ad_registry *r, ad_blob *blobs, const char *public
  * key filled (a valid blob key), false for any other URL. */
 bool ad_registry_file_key(const ad_registry *r, const char *url, char *key, size_t cap);
 ad_blob *ad_registry_blobs(ad_registry *r);
+/* The buckets whose files asset_file_url may name, as
+ * <public_url>/buckets/<name>/files/<key, percent-encoded>; not owned. */
+struct ad_buckets;
+ad_code ad_registry_set_buckets(ad_registry *r, struct ad_buckets *buckets, const char *public_url);
+/* The store and key a file URL names: the main store (as
+ * ad_registry_file_key) or the store of an existing bucket; false for any
+ * other URL. */
+bool ad_registry_file_store(ad_registry *r, const char *url, ad_blob **store, char *key,
+                            size_t cap);
 ad_code ad_registry_get(ad_registry *r, const char *id, ad_doc *out, ad_error *err);
 
 /* Assets pulled from a URL (core/source.h): what the registry tells the

@@ -380,7 +380,9 @@ ad_code ad_source_prepare(const json_t *prev, json_t *doc, int64_t *new_gen, ad_
     }
     rc = ad_source_check(src, err);
     if (rc) return rc;
-    if (!json_object_get(doc, "asset_uri"))
+    /* asset_uri follows source.url unless the client set it to something else */
+    if (!json_object_get(doc, "asset_uri") ||
+        (psrc && json_equal(json_object_get(doc, "asset_uri"), json_object_get(psrc, "url"))))
         rc = set(doc, "asset_uri", json_deep_copy(json_object_get(src, "url")), err);
     if (!rc && !json_object_get(doc, "asset_version"))
         rc = set(doc, "asset_version", json_string("1"), err);

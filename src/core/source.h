@@ -58,7 +58,8 @@ void ad_regex_free(ad_regex *re);
 /* Prepares a document about to be stored by a client's create (prev NULL)
  * or update (prev: the stored document before the change): drops the
  * client's generation and status; when doc has a source, fills
- * asset_uri / asset_version / asset_profile_id / asset_file_ids when absent,
+ * asset_uri (also when it was the previous source.url) / asset_version /
+ * asset_profile_id / asset_file_ids when absent,
  * keeps the controller's files (from prev), and sets generation (1 on
  * create, +1 when source differs from prev's) and, on a new generation,
  * status Pending. *new_gen is that generation when a run is due, else 0.

@@ -57,7 +57,8 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *cls)
         if (sp)
             for (sp++; sp < p + n && *sp >= '0' && *sp <= '9' && a->status < 1000; sp++)
                 a->status = a->status * 10 + (*sp - '0');
-    } else if (n > 15 && strncasecmp(p, "Content-Length:", 15) == 0 && a->status >= 200) {
+    } else if (n > 15 && strncasecmp(p, "Content-Length:", 15) == 0 && a->status >= 200 &&
+               a->status != 204 && a->status != 304) { /* those have no body */
         uint64_t v = 0;
         size_t i = 15;
         while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;

@@ -24,8 +24,10 @@ void ad_job_clear(ad_job *j)
     if (!j) return;
     free(j->asset_id);
     free(j->source);
+    free(j->bucket);
     j->asset_id = NULL;
     j->source = NULL;
+    j->bucket = NULL;
 }
 
 const char *ad_job_state_name(ad_job_state s)

@@ -27,6 +27,8 @@
  *      AD_E_PRECONDITION, a job whose attempt is no longer the caller's;
  *      progress() of an unknown job is AD_E_NOT_FOUND; finish() refuses
  *      AD_JOB_PROCESSING; struct ad_jobs gains ttl.
+ *   3  ad_job.bucket: the bucket an upload's files go into, set by the
+ *      caller of create() and kept with the job (NULL: the main store).
  */
 #ifndef ASSETD_STORE_JOBS_H
 #define ASSETD_STORE_JOBS_H
@@ -53,6 +55,8 @@ typedef struct ad_job {
     char reason[AD_JOB_REASON_MAX]; /* AD_JOB_FAILED only */
     char *asset_id;                 /* owned; NULL until known */
     char *source;                   /* owned; the spool file of an upload */
+    char *bucket;                   /* owned; the bucket its files go into, NULL for the
+                                       main blob store (version 3) */
     uint64_t bytes_total, bytes_done;
     uint64_t files_total, files_done;
     int64_t created, updated; /* seconds since the epoch */
@@ -69,7 +73,7 @@ typedef struct ad_jobs ad_jobs;
 /* Called for each key by keys(); a non-zero return stops the walk. */
 typedef int (*ad_job_key_fn)(void *ctx, const char *key);
 
-#define AD_JOBS_OPS_VERSION 2
+#define AD_JOBS_OPS_VERSION 3
 
 typedef struct ad_jobs_ops {
     int version;        /* AD_JOBS_OPS_VERSION. Mandatory. */
@@ -82,7 +86,7 @@ typedef struct ad_jobs_ops {
     /* AD_OK when the store answers. Mandatory. */
     ad_code (*ping)(ad_jobs *j, ad_error *err);
 
-    /* Adds job (id, source, bytes_total set by the caller) as queued, at
+    /* Adds job (id, source, bucket, bytes_total set by the caller) as queued, at
      * the end of the queue. AD_E_EXISTS if the id is taken. Mandatory. */
     ad_code (*create)(ad_jobs *j, const ad_job *job, ad_error *err);
     /* Reads a job: AD_OK filling *out (clear it with ad_job_clear), or

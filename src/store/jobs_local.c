@@ -66,9 +66,13 @@ static const char *const migrate_v1_sql =
     "ALTER TABLE jobs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
     "PRAGMA user_version = 1;";
 
+/* user_version 2 (job port v3): the bucket of an upload. */
+static const char *const migrate_v2_sql = "ALTER TABLE jobs ADD COLUMN bucket TEXT;"
+                                          "PRAGMA user_version = 2;";
+
 #define JOB_COLUMNS                                                                                \
     "id, state, reason, asset_id, source, bytes_total, bytes_done, files_total, files_done, "      \
-    "created, updated, attempt"
+    "created, updated, attempt, bucket"
 
 static local_jobs *L(ad_jobs *j)
 {
@@ -112,7 +116,8 @@ static int prepare_db(local_jobs *l, char **msg)
         sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, msg) != SQLITE_OK)
         return -1;
     v = user_version(l->db);
-    if (v < 0 || (v < 1 && sqlite3_exec(l->db, migrate_v1_sql, NULL, NULL, msg) != SQLITE_OK)) {
+    if (v < 0 || (v < 1 && sqlite3_exec(l->db, migrate_v1_sql, NULL, NULL, msg) != SQLITE_OK) ||
+        (v < 2 && sqlite3_exec(l->db, migrate_v2_sql, NULL, NULL, msg) != SQLITE_OK)) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
@@ -234,14 +239,14 @@ static ad_code local_create(ad_jobs *j, const ad_job *job, ad_error *err)
 {
     local_jobs *l = L(j);
     int64_t now = (int64_t)time(NULL), state = AD_JOB_QUEUED, total = (int64_t)job->bytes_total;
-    const void *args[] = {job->id, &state, job->source, &total, &now, &now};
+    const void *args[] = {job->id, &state, job->source, &total, &now, &now, job->bucket};
     ad_code rc = AD_OK;
     int step;
     pthread_mutex_lock(&l->mu);
     step = exec_stmt(l,
-                     "INSERT INTO jobs(id, state, source, bytes_total, created, updated) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                     "titiii", args, NULL);
+                     "INSERT INTO jobs(id, state, source, bytes_total, created, updated, bucket) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     "titiiit", args, NULL);
     if (step == SQLITE_CONSTRAINT)
         rc = ad_fail(err, AD_E_EXISTS, "job %s already exists", job->id);
     else if (step != SQLITE_DONE)
@@ -276,8 +281,10 @@ static ad_code read_row(sqlite3_stmt *st, ad_job *out, ad_error *err)
     out->created = sqlite3_column_int64(st, 9);
     out->updated = sqlite3_column_int64(st, 10);
     out->attempt = (unsigned)sqlite3_column_int64(st, 11);
+    out->bucket = col_dup(st, 12);
     if ((sqlite3_column_type(st, 3) != SQLITE_NULL && !out->asset_id) ||
-        (sqlite3_column_type(st, 4) != SQLITE_NULL && !out->source)) {
+        (sqlite3_column_type(st, 4) != SQLITE_NULL && !out->source) ||
+        (sqlite3_column_type(st, 12) != SQLITE_NULL && !out->bucket)) {
         ad_job_clear(out);
         return ad_fail(err, AD_E_NOMEM, "out of memory");
     }

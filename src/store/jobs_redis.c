@@ -85,7 +85,8 @@ extern const ad_jobs_ops ad_jobs_redis_ops;
 enum { S_CREATE, S_RECLAIM, S_START, S_PROGRESS, S_FINISH, S_LIST, S_EXPIRE, S_COUNT };
 
 static const char *const script_src[S_COUNT] = {
-    /* create: ARGV id, source ('' = none), bytes_total → 1, or 0 if taken */
+    /* create: ARGV id, source ('' = none), bytes_total, bucket ('' = none)
+     * → 1, or 0 if taken */
     [S_CREATE] = LUA_PROLOGUE
     "local id = ARGV[2]\n"
     "local h = job(id)\n"
@@ -97,6 +98,7 @@ static const char *const script_src[S_COUNT] = {
     "  'bytes_done', 0, 'files_total', 0, 'files_done', 0, 'created', t, 'updated', t,\n"
     "  'seq', seq, 'attempt', 0)\n"
     "if ARGV[3] ~= '' then redis.call('HSET', h, 'source', ARGV[3]) end\n"
+    "if ARGV[5] ~= '' then redis.call('HSET', h, 'bucket', ARGV[5]) end\n"
     "redis.call('SET', status(id), 'queued')\n"
     "redis.call('RPUSH', QUEUE, id)\n"
     "return 1\n",
@@ -675,8 +677,8 @@ static bool take_field(ad_job *out, const redisReply *k, const redisReply *v)
         return parse_state(v->str, &out->state);
     } else if (strcmp(f, "reason") == 0) {
         snprintf(out->reason, sizeof(out->reason), "%s", v->str); /* cut if longer */
-    } else if (strcmp(f, "asset_id") == 0 || strcmp(f, "source") == 0) {
-        char **dst = f[0] == 'a' ? &out->asset_id : &out->source;
+    } else if (strcmp(f, "asset_id") == 0 || strcmp(f, "source") == 0 || strcmp(f, "bucket") == 0) {
+        char **dst = f[0] == 'a' ? &out->asset_id : f[0] == 's' ? &out->source : &out->bucket;
         if (v->len > FIELD_MAX || *dst) return false;
         if (!(*dst = ad_strndup(v->str, v->len))) return false;
     } else if (strcmp(f, "bytes_total") == 0 || strcmp(f, "bytes_done") == 0 ||
@@ -790,12 +792,13 @@ static ad_code redis_create(ad_jobs *j, const ad_job *job, ad_error *err)
 {
     redis_jobs *r = R(j);
     char total[24];
-    const char *args[3];
+    const char *args[4];
     redisReply *rep;
     ad_code rc = AD_OK;
     snprintf(total, sizeof(total), "%llu", (unsigned long long)job->bytes_total);
     args[0] = job->id, args[1] = job->source ? job->source : "", args[2] = total;
-    if (!(rep = run(r, S_CREATE, 3, args, err))) return err ? err->code : AD_E_UNAVAILABLE;
+    args[3] = job->bucket ? job->bucket : "";
+    if (!(rep = run(r, S_CREATE, 4, args, err))) return err ? err->code : AD_E_UNAVAILABLE;
     if (rep->type != REDIS_REPLY_INTEGER)
         rc = bad_reply(r, err, "to create");
     else if (rep->integer == 0)

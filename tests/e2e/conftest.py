@@ -341,3 +341,7 @@ def pytest_sessionfinish(session, exitstatus):
         else:
             print(text)
         session.exitstatus = 1
+
+
+# --- asset store: source files and webhook services (tests/servers/assetsrv.py) ---
+from assetsrv_fixture import assetsrv  # noqa: E402,F401  (the `assetsrv` fixture)

@@ -38,6 +38,7 @@ max_len() {
     multipart) echo 196608 ;;     # several 64 KiB parser windows
     archive_rules) echo 2048 ;;   # entry names are at most 900 bytes
     s3_xml) echo 65536 ;;         # S3 answers (the adapter reads up to 1 MiB)
+    webhook) echo 65536 ;;        # service answers (bounded by --webhook-max-response)
     *) echo 65536 ;;
   esac
 }

@@ -156,7 +156,8 @@ json_t *assetsrv_requests(const assetsrv *s, const char *kind)
     membuf m = {0};
     json_t *j = NULL;
     snprintf(path, sizeof(path), "/_requests%s%s", kind ? "?kind=" : "", kind ? kind : "");
-    if (call(s, "GET", path, NULL, 0, &m) == 200 && m.p) j = json_loadb(m.p, m.n, JSON_ALLOW_NUL, NULL);
+    if (call(s, "GET", path, NULL, 0, &m) == 200 && m.p)
+        j = json_loadb(m.p, m.n, JSON_ALLOW_NUL, NULL);
     free(m.p);
     return j ? j : json_array();
 }

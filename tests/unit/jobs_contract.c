@@ -44,6 +44,8 @@ static void add(ad_jobs *j, const char *id)
     snprintf(job.id, sizeof(job.id), "%s", id);
     job.source = (char *)"/spool/x.zip";
     job.bytes_total = 42;
+    /* version 3: one job of test_queue names a bucket, the others none */
+    if (strcmp(id, "job-2") == 0) job.bucket = (char *)"docs-bucket";
     rc = j->ops->create(j, &job, &err);
     CHECK(rc == AD_OK, "create %s: %s (%s)", id, code_name(rc), err.msg);
 }
@@ -91,6 +93,11 @@ static void test_queue(ad_jobs *j)
     CHECK(job.source && strcmp(job.source, "/spool/x.zip") == 0, "source kept");
     CHECK(job.created > 0 && job.updated >= job.created, "timestamps");
     CHECK(job.attempt == 0 && !job.recovered, "never claimed: attempt %u", job.attempt);
+    CHECK(job.bucket && strcmp(job.bucket, "docs-bucket") == 0, "bucket kept: %s",
+          job.bucket ? job.bucket : "(null)");
+    ad_job_clear(&job);
+    CHECK(j->ops->get(j, "job-3", &job, &err) == AD_OK && !job.bucket, "no bucket: %s",
+          job.bucket ? job.bucket : "(null)");
     ad_job_clear(&job);
     CHECK(j->ops->get(j, "nope", &job, &err) == AD_E_NOT_FOUND, "unknown id");
 
@@ -145,6 +152,7 @@ static void test_queue(ad_jobs *j)
           "one failed (n=%zu)", n);
 
     CHECK(j->ops->claim(j, 0, &job, &err) == AD_OK && strcmp(job.id, "job-2") == 0, "then job-2");
+    CHECK(job.bucket && strcmp(job.bucket, "docs-bucket") == 0, "a claim gives the bucket");
     ad_job_clear(&job);
     CHECK(j->ops->claim(j, 0, &job, &err) == AD_OK && strcmp(job.id, "job-3") == 0, "then job-3");
     ad_job_clear(&job);

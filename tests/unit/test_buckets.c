@@ -185,8 +185,28 @@ static void test_life(const char *dir)
               e.msg);
         json_decref(adoc);
     }
+    {
+        /* a ZIP upload's asset with a file in the bucket, and one elsewhere */
+        const char *in = "{\"asset_id\":\"a.2\",\"files\":[{\"asset_file_url\":"
+                         "\"http://127.0.0.1:1/buckets/docs/files/u/x.txt\"}]}";
+        const char *out = "{\"asset_id\":\"a.3\",\"files\":[{\"asset_file_url\":"
+                          "\"http://127.0.0.1:1/buckets/docsx/files/u/x.txt\"}]}";
+        json_t *d2 = json_loads(in, 0, NULL), *d3 = json_loads(out, 0, NULL);
+        CHECK(meta->ops->insert(meta, "a.2", in, strlen(in), d2, &rev, &e) == AD_OK, "%s", e.msg);
+        CHECK(meta->ops->insert(meta, "a.3", out, strlen(out), d3, &rev, &e) == AD_OK, "%s", e.msg);
+        json_decref(d2);
+        json_decref(d3);
+    }
+    CHECK(ad_buckets_delete(bk, "docs", false, del_asset, meta, &e) == AD_E_CONFLICT &&
+              strstr(e.msg, "holds assets"),
+          "%s", e.msg);
     CHECK(ad_buckets_delete(bk, "docs", true, del_asset, meta, &e) == AD_OK, "%s", e.msg);
-    CHECK(deleted_assets == 1, "%d assets deleted", deleted_assets);
+    CHECK(deleted_assets == 2, "%d assets deleted", deleted_assets);
+    {
+        ad_doc d = {0};
+        CHECK(meta->ops->get(meta, "a.3", &d, &e) == AD_OK, "an asset of another bucket stays");
+        ad_doc_free(&d);
+    }
     CHECK(ad_buckets_get(bk, "docs", &doc, &e) == AD_E_NOT_FOUND, "gone");
     CHECK(ad_buckets_ready(bk, "docs", &ready, why, sizeof(why), &e) == AD_E_NOT_FOUND, "gone");
 

@@ -172,6 +172,9 @@ static void test_fetch_failures(void)
     CHECK(json_array_size(reqs) == 0, "a refused fetch sent nothing (%zu requests)",
           json_array_size(reqs));
     json_decref(reqs);
+    /* a name is judged by the address it resolves to */
+    snprintf(buf, sizeof(buf), "http://localhost:%d/files/hello.txt", srv.port);
+    fetch_fails(buf, NULL, 0, 30, AD_E_BAD_REQUEST, "of host localhost is not allowed", NULL);
     /* a redirect to an address the list does not hold is refused the same way */
     snprintf(buf, sizeof(buf), "/redirect-to?url=http://127.0.0.2:%d/files/hello.txt", srv.port);
     fetch_fails(url(buf), local, 0, 30, AD_E_BAD_REQUEST,

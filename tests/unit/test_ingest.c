@@ -268,8 +268,8 @@ static void env_open(env *e)
     CHECK(ad_blob_open(url, &e->blobs, &err) == AD_OK, "%s", err.msg);
     CHECK(ad_jobs_open("memory:", &e->jobs, &err) == AD_OK, "%s", err.msg);
     e->reg = ad_registry_new(e->meta);
-    e->o = (ad_ingest_opts){e->jobs, e->blobs, e->reg, "http://h:1/", 1,
-                            1000,    1 << 30,  1000,   3600,          dir, NULL};
+    e->o = (ad_ingest_opts){e->jobs, e->blobs, e->reg, "http://h:1/", 1,    1000,
+                            1 << 30, 1000,     3600,   dir,           NULL, NULL};
 }
 
 static void env_close(env *e)
