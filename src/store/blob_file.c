@@ -469,17 +469,17 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path) != 0 && errno != ENOENT ? -1 : 0;
 }
 
-/* Whether dir has an entry other than "." and "..". */
+static int stop_at_object(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path, (void)st, (void)ftw;
+    return flag == FTW_D || flag == FTW_DP ? 0 : 1;
+}
+
+/* Whether the tree under dir holds anything but directories (removing an
+ * object can leave its empty parent directories behind). */
 static bool dir_has_entries(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    bool any = false;
-    if (!d) return false;
-    while (!any && (e = readdir(d)) != NULL)
-        any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return any;
+    return nftw(dir, stop_at_object, 16, FTW_PHYS) == 1;
 }
 
 static ad_code file_bucket_remove(ad_blob *base, const char *name, bool force, ad_error *err)
