@@ -9,10 +9,12 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev li
             libarchive-dev libssl-dev libmagic-dev # zip reading, SHA-256, MIME (ZIP upload)
             libpq-dev # the PostgreSQL meta store (libpq)
             libmongoc-dev libbson-dev # the MongoDB meta store
-            libhiredis-dev) # the Redis job store
+            libhiredis-dev # the Redis job store
+            libyaml-dev) # assetctl's YAML manifests (apply, get -o yaml)
 # the four zip readers every ZIP download is checked with
 test_pkgs=(python3 python3-pytest python3-requests curl nodejs unzip p7zip-full libarchive-tools
            zip # zip (Info-ZIP) writes upload test archives
+           python3-yaml # reads assetctl's YAML output (tests/e2e/test_assetctl_manifests.py)
            openssl # makes the CA and server certificate of the TLS tests
            redis-server # the Redis job store's tests (scripts/servers/redis.sh; brings redis-tools)
            # the fuzz targets (tests/fuzz): clang with its sanitizer and libFuzzer

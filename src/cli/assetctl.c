@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -51,6 +52,7 @@ enum opt_id {
     OPT_WAIT,
     OPT_PROGRESS,
     OPT_ROLE,
+    OPT_FOR,
     OPT_COUNT
 };
 
@@ -71,10 +73,12 @@ static const struct option_def option_defs[] = {
      "assetd base URL (default: $ASSETCTL_SERVER, else " DEFAULT_SERVER ")"},
     {OPT_TOKEN, "token", 0, "TOKEN",
      "bearer token sent as Authorization (default: $ASSETCTL_TOKEN; see 'token create')"},
-    {OPT_OUTPUT, "output", 'o', "json|table",
-     "json (default): the answer's data, pretty-printed; table: aligned columns"},
-    {OPT_TIMEOUT, "timeout", 0, "SECONDS",
-     "give up on a request after SECONDS (default 30, 0: never)"},
+    {OPT_OUTPUT, "output", 'o', "json|table|yaml",
+     "json (default; get assets|buckets: table): the answer's data, pretty-printed; table: "
+     "aligned columns; yaml: the data as YAML"},
+    {OPT_TIMEOUT, "timeout", 0, "DURATION",
+     "give up on a request after DURATION (seconds, or with ms, s, m, h; default 30, 0: never); "
+     "wait: how long to wait"},
     {OPT_VERBOSE, "verbose", 'v', NULL,
      "print the request line and the response's status line and headers to stderr"},
     {OPT_CACERT, "cacert", 0, "FILE",
@@ -82,7 +86,9 @@ static const struct option_def option_defs[] = {
      "(default: $ASSETCTL_CACERT)"},
     {OPT_HELP, "help", 'h', NULL, "print this help and exit"},
     {OPT_VERSION, "version", 0, NULL, "print the version and exit"},
-    {OPT_FILE, "file", 'f', "FILE", "create, update, search: the JSON body ('-': stdin)"},
+    {OPT_FILE, "file", 'f', "FILE",
+     "create, update, search: the JSON body; apply, delete: the manifests, YAML or JSON "
+     "('-': stdin)"},
     {OPT_IF_MATCH, "if-match", 0, "REV",
      "update, delete: only if the asset's revision is REV ('*': any)"},
     {OPT_TYPE, "type", 0, "TYPE", "query: assets with a profile of asset_type TYPE"},
@@ -101,6 +107,8 @@ static const struct option_def option_defs[] = {
     {OPT_PROGRESS, "progress", 0, NULL,
      "upload, download: progress bars even when stderr is not a terminal"},
     {OPT_ROLE, "role", 0, "reader|writer|admin", "token create: the new token's role"},
+    {OPT_FOR, "for", 0, "PHASE",
+     "wait: the phase to wait for: Ready (default), Failed or Pending (also condition=Ready)"},
 };
 #define N_OPTIONS (sizeof option_defs / sizeof option_defs[0])
 
@@ -112,6 +120,8 @@ struct cli {
     int nargs;
     struct client cl;
     bool table;
+    enum output out; /* -o; OUT_DEFAULT when not given */
+    long wait_ms;    /* wait: --timeout (default 30 s) */
 };
 
 /* ------------------------------------------------------------- commands */
@@ -134,6 +144,10 @@ static int build_create(const struct cli *c, struct request *rq);
 static int build_get(const struct cli *c, struct request *rq);
 static int build_update(const struct cli *c, struct request *rq);
 static int build_delete(const struct cli *c, struct request *rq);
+static int run_get(const struct cli *c);
+static int run_delete(const struct cli *c);
+static int run_apply(const struct cli *c);
+static int run_wait(const struct cli *c);
 static int build_list(const struct cli *c, struct request *rq);
 static int build_query(const struct cli *c, struct request *rq);
 static int build_search(const struct cli *c, struct request *rq);
@@ -145,13 +159,25 @@ static int run_token(const struct cli *c);
 static const struct command commands[] = {
     {"create", build_create, SHAPE_ASSET, BIT(OPT_FILE), 0, 0, "create -f FILE",
      "create an asset from a full Asset document (POST /assets)", NULL},
-    {"get", build_get, SHAPE_ASSET, 0, 1, 1, "get ID", "show one asset (GET /query/by-id/ID)",
-     NULL},
+    {"get", NULL, SHAPE_ASSET, 0, 1, 2, "get (ID | assets|buckets [NAME])",
+     "show one asset (GET /query/by-id/ID); get assets|buckets: the asset store's resources as "
+     "a NAME PHASE REASON AGE table (-o json|yaml for the documents)",
+     run_get},
     {"update", build_update, SHAPE_ASSET, BIT(OPT_FILE) | BIT(OPT_IF_MATCH), 1, 1,
      "update ID -f FILE [--if-match REV]",
      "change the top-level fields present in FILE (PUT /assets/ID)", NULL},
-    {"delete", build_delete, SHAPE_DELETED, BIT(OPT_IF_MATCH), 1, 1, "delete ID [--if-match REV]",
-     "delete an asset (DELETE /assets/ID)", NULL},
+    {"delete", NULL, SHAPE_DELETED, BIT(OPT_IF_MATCH) | BIT(OPT_FILE), 0, 1,
+     "delete (ID [--if-match REV] | -f FILE)",
+     "delete an asset (DELETE /assets/ID), or every resource of a manifest file, assets first",
+     run_delete},
+    {"apply", NULL, SHAPE_ASSET, BIT(OPT_FILE), 0, 0, "apply -f FILE",
+     "create or update the asset store resources of a manifest file (YAML or JSON; kinds "
+     "Asset, ClusterAsset, Bucket, ClusterBucket), buckets first",
+     run_apply},
+    {"wait", NULL, SHAPE_ASSET, BIT(OPT_FOR), 2, 2,
+     "wait asset|bucket NAME [--for=Ready] [--timeout=60s]",
+     "wait until the resource's status has that phase (exit 1 on timeout, or if it Failed)",
+     run_wait},
     {"list", build_list, SHAPE_LIST, LIST_OPTS, 0, 0, "list [LIST OPTIONS]",
      "list every asset (GET /assets)", NULL},
     {"query", build_query, SHAPE_LIST, LIST_OPTS | QUERY_OPTS, 0, 0,
@@ -299,19 +325,36 @@ static bool has_control(const char *s)
     return false;
 }
 
+/* --timeout: seconds, or a duration with a unit (500ms, 60s, 2m, 1h). For
+ * wait it is how long to wait; requests keep the 30 s default. */
 static int check_timeout(struct cli *c)
 {
+    static const struct {
+        const char *unit;
+        double seconds;
+    } units[] = {{"", 1}, {"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}};
     const char *v = c->val[OPT_TIMEOUT];
+    bool wait = c->command && !strcmp(c->command, "wait");
     c->cl.timeout_ms = DEFAULT_TIMEOUT_MS;
+    c->wait_ms = DEFAULT_TIMEOUT_MS;
     if (!v) return RC_OK;
     char *end;
     errno = 0;
     double s = strtod(v, &end);
-    if (end == v || *end || errno || !(s >= 0 && s <= MAX_TIMEOUT_S))
-        return usage_error("--timeout: '%s' is not a number of seconds (0 to %.0f)", v,
-                           MAX_TIMEOUT_S);
-    c->cl.timeout_ms = (long)(s * 1000 + 0.5);
-    if (s > 0 && c->cl.timeout_ms == 0) c->cl.timeout_ms = 1;
+    size_t u = 0;
+    while (u < sizeof units / sizeof units[0] && strcmp(end, units[u].unit)) u++;
+    if (end == v || u == sizeof units / sizeof units[0] || errno || !(s >= 0) ||
+        !(s * units[u].seconds <= MAX_TIMEOUT_S))
+        return usage_error("--timeout: '%s' is not a duration (seconds, or with ms, s, m or h; "
+                           "0 to %.0f s)",
+                           v, MAX_TIMEOUT_S);
+    s *= units[u].seconds;
+    long ms = (long)(s * 1000 + 0.5);
+    if (s > 0 && ms == 0) ms = 1;
+    if (wait)
+        c->wait_ms = ms;
+    else
+        c->cl.timeout_ms = ms;
     return RC_OK;
 }
 
@@ -357,9 +400,13 @@ static int check_globals(struct cli *c)
     const char *out = c->val[OPT_OUTPUT], *env = getenv("ASSETCTL_SERVER");
     /* download's -o names the file to write */
     bool to_file = c->command && !strcmp(c->command, "download");
-    if (!to_file && out && strcmp(out, "json") && strcmp(out, "table"))
-        return usage_error("-o: unknown output format '%s' (json or table)", out);
+    if (!to_file && out && strcmp(out, "json") && strcmp(out, "table") && strcmp(out, "yaml"))
+        return usage_error("-o: unknown output format '%s' (json, table or yaml)", out);
     c->table = !to_file && out && !strcmp(out, "table");
+    c->out = to_file || !out        ? OUT_DEFAULT
+             : c->table             ? OUT_TABLE
+             : !strcmp(out, "yaml") ? OUT_YAML
+                                    : OUT_JSON;
     c->cl.verbose = c->val[OPT_VERBOSE] != NULL;
     c->cl.server = c->val[OPT_SERVER] ? c->val[OPT_SERVER] : env && *env ? env : DEFAULT_SERVER;
     const char *tok = c->val[OPT_TOKEN] ? c->val[OPT_TOKEN] : getenv("ASSETCTL_TOKEN");
@@ -446,8 +493,7 @@ static int check_json_object(const char *text, size_t len, const char *name)
     return RC_OK;
 }
 
-/* Reads the JSON object in path ("-": stdin) into body. */
-static int read_json_file(const char *path, struct buf *body)
+int read_input(const char *path, struct buf *b)
 {
     bool is_stdin = !strcmp(path, "-");
     const char *name = is_stdin ? "<stdin>" : path;
@@ -456,9 +502,18 @@ static int read_json_file(const char *path, struct buf *body)
         fprintf(stderr, "assetctl: cannot open %s: %s\n", name, strerror(errno));
         return RC_FAIL;
     }
-    int rc = read_stream(f, name, body);
+    int rc = read_stream(f, name, b);
     if (!is_stdin) fclose(f);
-    return rc ? rc : check_json_object(body->data ? body->data : "", body->len, name);
+    return rc;
+}
+
+/* Reads the JSON object in path ("-": stdin) into body. */
+static int read_json_file(const char *path, struct buf *body)
+{
+    int rc = read_input(path, body);
+    return rc ? rc
+              : check_json_object(body->data ? body->data : "", body->len,
+                                  strcmp(path, "-") ? path : "<stdin>");
 }
 
 /* ---------------------------------------------------------------- output */
@@ -472,6 +527,7 @@ static int print_json(const json_t *data)
 
 static int print_data(const struct cli *c, const json_t *data, enum shape shape)
 {
+    if (c->out == OUT_YAML) return print_yaml(data);
     if (!c->table) return print_json(data);
     if (shape == SHAPE_DELETED) {
         const char *id = json_string_value(json_object_get(data, "asset_id"));
@@ -598,6 +654,66 @@ static int build_search(const struct cli *c, struct request *rq)
     return rc ? rc : url_list_params(c, rq);
 }
 
+/* Builds one request with build, sends it and prints the answer. */
+static int run_built(const struct cli *c, int (*build)(const struct cli *, struct request *),
+                     enum shape shape)
+{
+    struct request rq = {0};
+    int rc = build(c, &rq);
+    if (!rc) rc = exchange(c, &rq, shape);
+    buf_free(&rq.url);
+    buf_free(&rq.body);
+    return rc;
+}
+
+static bool is_store_kind(const char *s)
+{
+    return !strcmp(s, "asset") || !strcmp(s, "assets") || !strcmp(s, "bucket") ||
+           !strcmp(s, "buckets");
+}
+
+/* get ID | get assets|buckets [NAME] */
+static int run_get(const struct cli *c)
+{
+    if (!is_store_kind(c->args[0])) {
+        if (c->nargs != 1) return usage_error("usage: assetctl get (ID | assets|buckets [NAME])");
+        return run_built(c, build_get, SHAPE_ASSET);
+    }
+    return cmd_get_resources(&c->cl, c->args[0], c->nargs > 1 ? c->args[1] : NULL,
+                             c->out == OUT_DEFAULT ? OUT_TABLE : c->out);
+}
+
+/* delete ID | delete -f FILE */
+static int run_delete(const struct cli *c)
+{
+    if (!c->val[OPT_FILE]) {
+        if (c->nargs != 1) return usage_error("usage: assetctl delete (ID | -f FILE)");
+        return run_built(c, build_delete, SHAPE_DELETED);
+    }
+    if (c->nargs || c->val[OPT_IF_MATCH])
+        return usage_error("delete -f FILE takes no ID and no --if-match");
+    return cmd_delete_file(&c->cl, c->val[OPT_FILE]);
+}
+
+static int run_apply(const struct cli *c)
+{
+    if (!c->val[OPT_FILE]) return usage_error("apply needs -f FILE");
+    return cmd_apply(&c->cl, c->val[OPT_FILE]);
+}
+
+/* wait asset|bucket NAME [--for=PHASE] */
+static int run_wait(const struct cli *c)
+{
+    const char *kind = c->args[0], *cond = c->val[OPT_FOR] ? c->val[OPT_FOR] : "Ready";
+    const char *eq = strchr(cond, '='), *phase = eq ? eq + 1 : cond;
+    if (!is_store_kind(kind)) return usage_error("wait: unknown kind '%s' (asset or bucket)", kind);
+    if ((strcasecmp(phase, "Ready") && strcasecmp(phase, "Failed") &&
+         strcasecmp(phase, "Pending")) ||
+        (eq && strncmp(cond, "condition=", 10) && strncmp(cond, "phase=", 6)))
+        return usage_error("--for: '%s' is not a phase (Ready, Failed or Pending)", cond);
+    return cmd_wait(&c->cl, kind, c->args[1], cond, c->wait_ms);
+}
+
 static int run_upload(const struct cli *c)
 {
     struct xfer_opts o = {c->val[OPT_WAIT] != NULL, c->val[OPT_PROGRESS] != NULL};
@@ -662,6 +778,8 @@ static int run_token(const struct cli *c)
         }
     } else if (c->table && create) {
         printf("%s\n", json_string_value(json_object_get(data, "token")));
+    } else if (c->out == OUT_YAML) {
+        rc = print_yaml(data);
     } else {
         rc =
             json_dumpf(data, stdout, JSON_OUT_FLAGS) == 0 && putchar('\n') != EOF ? RC_OK : RC_FAIL;

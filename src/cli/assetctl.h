@@ -84,6 +84,10 @@ struct request {
  * returns RC_FAIL (the server answered with an error, or nonsense) or
  * RC_UNREACHABLE (no answer). */
 int http_exchange(const struct client *cl, const struct request *rq, json_t **data);
+/* Like http_exchange, but a 404 answer is no error: *missing is set, *data
+ * is NULL, nothing is printed and RC_OK returned. */
+int http_exchange_404(const struct client *cl, const struct request *rq, json_t **data,
+                      bool *missing);
 /* Applies cl's TLS settings (the --cacert file) to a handle. */
 void client_setup_tls(CURL *h, const struct client *cl);
 /* Prints why a transfer got no answer ("cannot reach SERVER: REASON", with
@@ -107,6 +111,29 @@ int cmd_status(const struct client *cl, const char *upload_id);
  * download; prints the file's name. */
 int cmd_download(const struct client *cl, const struct xfer_opts *o, const char *id,
                  const char *out_path);
+
+/* ----------------------------------------------------------- apply.c */
+
+/* How data is printed: -o json (default), table, yaml. */
+enum output { OUT_DEFAULT, OUT_JSON, OUT_TABLE, OUT_YAML };
+
+/* apply -f FILE: creates or updates every manifest of FILE ('-': stdin),
+ * buckets first; prints "<resource>/<name> created|configured|unchanged". */
+int cmd_apply(const struct client *cl, const char *path);
+/* delete -f FILE: deletes every manifest's resource, assets first. */
+int cmd_delete_file(const struct client *cl, const char *path);
+/* get assets|asset|buckets|bucket [NAME]: a NAME PHASE REASON AGE table,
+ * or the documents as JSON or YAML. */
+int cmd_get_resources(const struct client *cl, const char *kind, const char *name, enum output out);
+/* wait asset|bucket NAME --for=PHASE: polls until the resource's status
+ * (of its current generation) has that phase, for at most wait_ms (0:
+ * no limit). */
+int cmd_wait(const struct client *cl, const char *kind, const char *name, const char *cond,
+             long wait_ms);
+/* Prints v as YAML to stdout. */
+int print_yaml(const json_t *v);
+/* Reads all of path ('-': stdin, named "<stdin>") into b; prints why not. */
+int read_input(const char *path, struct buf *b);
 
 /* ----------------------------------------------------------- table.c */
 

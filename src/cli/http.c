@@ -192,6 +192,18 @@ int http_exchange(const struct client *cl, const struct request *rq, json_t **da
     return rc;
 }
 
+int http_exchange_404(const struct client *cl, const struct request *rq, json_t **data,
+                      bool *missing)
+{
+    struct response rs = {.verbose = cl->verbose};
+    int rc = http_send(cl, rq, &rs);
+    *data = NULL;
+    *missing = !rc && rs.status == 404;
+    if (!rc && !*missing) rc = take_data(cl, &rs, data);
+    buf_free(&rs.body);
+    return rc;
+}
+
 void client_setup(void *curl_handle, const struct client *cl)
 {
     CURL *h = curl_handle;
