@@ -30,10 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "core/filter.h"
+#include "core/uuid.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -107,18 +107,6 @@ ad_code ad_bucket_name_check(const char *name, ad_error *err)
     return AD_OK;
 }
 
-/* Bytes from getrandom(2); /dev/urandom cannot be missing where it works. */
-static void random_bytes(unsigned char *p, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(p + got, n - got, 0);
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    for (; got < n; got++) p[got] = (unsigned char)rand(); /* never expected */
-}
-
 void ad_bucket_remote_name(const char *name, char *dst, size_t cap)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -127,7 +115,7 @@ void ad_bucket_remote_name(const char *name, char *dst, size_t cap)
     while (i < SUFFIX_LEN) {
         unsigned char raw[16];
         size_t j;
-        random_bytes(raw, sizeof(raw));
+        ad_random_bytes(raw, sizeof(raw));
         /* 252 = 7 * 36: rejecting the rest keeps every character equally likely */
         for (j = 0; j < sizeof(raw) && i < SUFFIX_LEN; j++)
             if (raw[j] < 252) suffix[i++] = alphabet[raw[j] % 36];

@@ -32,22 +32,6 @@
 #define PENDING_MAX     4096 /* queued or running jobs looked at per check */
 #define CHECK_BATCH_MAX 4096 /* assets acted on per check */
 
-const char *ctl_log_safe(char *dst, size_t cap, const char *s)
-{
-    size_t i;
-    snprintf(dst, cap, "%s", s ? s : "");
-    for (i = 0; dst[i]; i++) {
-        unsigned char c = (unsigned char)dst[i];
-        if (c == '"')
-            dst[i] = '\'';
-        else if (c == '\\')
-            dst[i] = '/';
-        else if (c < 0x20 || c == 0x7f)
-            dst[i] = '?';
-    }
-    return dst;
-}
-
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -92,7 +76,7 @@ static void *check_main(void *p)
             char e[AD_ERROR_MSG_MAX];
             if (ad_controller_check(c, &err))
                 ad_log(AD_LOG_WARN, "msg=\"asset check failed\" error=\"%s\"",
-                       ctl_log_safe(e, sizeof(e), err.msg));
+                       ad_log_safe(e, sizeof(e), err.msg));
         }
         pthread_mutex_lock(&c->mu);
     }
@@ -196,7 +180,7 @@ static void on_generation(void *ctx, const char *id, int64_t gen)
         ad_log(AD_LOG_WARN,
                "msg=\"cannot enqueue an asset run; the periodic check will\" asset=\"%s\" "
                "error=\"%s\"",
-               ctl_log_safe(a, sizeof(a), id), ctl_log_safe(e, sizeof(e), err.msg));
+               ad_log_safe(a, sizeof(a), id), ad_log_safe(e, sizeof(e), err.msg));
 }
 
 static void on_deleted(void *ctx, const char *id, const json_t *doc)
@@ -207,7 +191,7 @@ static void on_deleted(void *ctx, const char *id, const json_t *doc)
     if (ctl_remove_content(c, id, json_object_get(doc, "status"), &err))
         ad_log(AD_LOG_WARN,
                "msg=\"cannot remove the content of a deleted asset\" asset=\"%s\" error=\"%s\"",
-               ctl_log_safe(a, sizeof(a), id), ctl_log_safe(e, sizeof(e), err.msg));
+               ad_log_safe(a, sizeof(a), id), ad_log_safe(e, sizeof(e), err.msg));
 }
 
 void ad_controller_hooks(ad_controller *c, ad_registry_hooks *out)
@@ -235,7 +219,7 @@ static int remove_recorded(void *ctx, const char *key)
         store->ops->remove(store, slash + 1, &err);
     if (err.code && err.code != AD_E_NOT_FOUND)
         ad_log(AD_LOG_WARN, "msg=\"cannot remove an object\" key=\"%s\" error=\"%s\"",
-               ctl_log_safe(k, sizeof(k), key), ctl_log_safe(e, sizeof(e), err.msg));
+               ad_log_safe(k, sizeof(k), key), ad_log_safe(e, sizeof(e), err.msg));
     return 0;
 }
 
@@ -285,9 +269,9 @@ static void log_status(const char *id, int64_t gen, const json_t *st)
     const char *reason = json_string_value(json_object_get(st, "reason"));
     ad_log(phase && strcmp(phase, "Failed") == 0 ? AD_LOG_WARN : AD_LOG_INFO,
            "msg=\"asset status\" asset=\"%s\" generation=%lld phase=%s reason=%s message=\"%s\"",
-           ctl_log_safe(a, sizeof(a), id), (long long)gen, phase ? phase : "",
+           ad_log_safe(a, sizeof(a), id), (long long)gen, phase ? phase : "",
            reason && *reason ? reason : "\"\"",
-           ctl_log_safe(m, sizeof(m), json_string_value(json_object_get(st, "message"))));
+           ad_log_safe(m, sizeof(m), json_string_value(json_object_get(st, "message"))));
 }
 
 /* Puts status and files into doc (a copy the caller owns). */
@@ -541,7 +525,7 @@ ad_code ad_controller_check(ad_controller *c, ad_error *err)
             char a[AD_ASSET_ID_MAX + 1];
             if (ad_controller_enqueue(c, picks[i].id, picks[i].gen, &e) == AD_OK)
                 ad_log(AD_LOG_DEBUG, "msg=\"asset run enqueued by the check\" asset=\"%s\"",
-                       ctl_log_safe(a, sizeof(a), picks[i].id));
+                       ad_log_safe(a, sizeof(a), picks[i].id));
         }
     }
     ad_filter_free(filter);

@@ -50,8 +50,4 @@ ad_code ctl_remove_content(ad_controller *c, const char *id, const json_t *statu
  * the keys. */
 void ctl_remove_recorded(ad_controller *c, const char *job_id);
 
-/* Copies s for a quoted logfmt value (quotes, backslashes, control bytes
- * replaced). */
-const char *ctl_log_safe(char *dst, size_t cap, const char *s);
-
 #endif

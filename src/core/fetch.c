@@ -47,40 +47,14 @@ typedef struct fetch_ctx {
     int io_errno;    /* writing the file failed */
 } fetch_ctx;
 
-/* Parses the digits of a Content-Length value; false when absent/odd. */
-static bool parse_length(const char *p, size_t n, uint64_t *out)
-{
-    uint64_t v = 0;
-    size_t i = 0;
-    while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
-    if (i == n || p[i] < '0' || p[i] > '9') return false;
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-        if (v > (UINT64_MAX - 9) / 10) {
-            v = UINT64_MAX; /* saturate: surely too large */
-            continue;
-        }
-        v = v * 10 + (uint64_t)(p[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 static size_t on_header(char *p, size_t size, size_t nitems, void *cls)
 {
     fetch_ctx *c = cls;
     size_t n = size * nitems;
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        const char *sp = memchr(p, ' ', n);
-        c->status = 0;
-        if (sp)
-            for (sp++; sp < p + n && *sp >= '0' && *sp <= '9' && c->status < 1000; sp++)
-                c->status = c->status * 10 + (*sp - '0');
-        return n;
-    }
-    if (n > 15 && strncasecmp(p, "Content-Length:", 15) == 0) {
-        uint64_t len;
-        if (c->status >= 200 && c->status < 300 && parse_length(p + 15, n - 15, &len) &&
-            len > c->max) {
+    uint64_t len;
+    if (ad_outbound_status_line(p, n, &c->status)) return n;
+    if (ad_outbound_content_length(p, n, &len)) {
+        if (c->status >= 200 && c->status < 300 && len > c->max) {
             c->too_large = c->declared = true;
             c->declared_len = len;
             return 0; /* abort the transfer */

@@ -552,24 +552,6 @@ static int register_asset(run *R)
 
 /* --- one job --- */
 
-/* Copies s for a quoted logfmt value: double quotes become single ones,
- * backslashes slashes and control bytes '?', so the value needs no escape. */
-static const char *log_safe(char *dst, size_t cap, const char *s)
-{
-    size_t i;
-    snprintf(dst, cap, "%s", s ? s : "");
-    for (i = 0; dst[i]; i++) {
-        unsigned char c = (unsigned char)dst[i];
-        if (c == '"')
-            dst[i] = '\'';
-        else if (c == '\\')
-            dst[i] = '/';
-        else if (c < 0x20 || c == 0x7f)
-            dst[i] = '?';
-    }
-    return dst;
-}
-
 static int remove_key(void *ctx, const char *key)
 {
     ad_blob *b = ctx;
@@ -577,7 +559,7 @@ static int remove_key(void *ctx, const char *key)
     char k[AD_BLOB_KEY_MAX + 1], e[AD_ERROR_MSG_MAX];
     if (b->ops->remove(b, key, &err))
         ad_log(AD_LOG_WARN, "msg=\"cannot remove an object\" key=\"%s\" error=\"%s\"",
-               log_safe(k, sizeof(k), key), log_safe(e, sizeof(e), err.msg));
+               ad_log_safe(k, sizeof(k), key), ad_log_safe(e, sizeof(e), err.msg));
     return 0;
 }
 
@@ -615,7 +597,7 @@ static void discard_source(const ad_ingest_opts *o, const ad_job *job)
     } else if (o->blobs->ops->remove(o->blobs, key, &err)) {
         char e[AD_ERROR_MSG_MAX];
         ad_log(AD_LOG_WARN, "msg=\"cannot remove a staged archive\" upload=%s error=\"%s\"",
-               job->id, log_safe(e, sizeof(e), err.msg));
+               job->id, ad_log_safe(e, sizeof(e), err.msg));
     }
 }
 
@@ -747,9 +729,10 @@ static void log_end(run *R, ad_job_state state, int rc)
     char reason[AD_JOB_REASON_MAX], asset[256];
     ad_log(state == AD_JOB_FAILED ? AD_LOG_WARN : AD_LOG_INFO,
            "msg=\"upload %s\" upload=%s asset=\"%s\" files=%llu bytes=%llu reason=\"%s\"",
-           ad_job_state_name(state), R->job->id, log_safe(asset, sizeof(asset), R->job->asset_id),
+           ad_job_state_name(state), R->job->id,
+           ad_log_safe(asset, sizeof(asset), R->job->asset_id),
            (unsigned long long)R->job->files_done, (unsigned long long)R->job->bytes_done,
-           log_safe(reason, sizeof(reason), rc ? R->reason : ""));
+           ad_log_safe(reason, sizeof(reason), rc ? R->reason : ""));
 }
 
 /* Ends the job in the job store: success, failed with the reason, or
@@ -864,7 +847,7 @@ static bool take_over(const ad_ingest_opts *o, ad_job *job)
         char e[AD_ERROR_MSG_MAX];
         ad_log(AD_LOG_WARN,
                "msg=\"cannot recover an interrupted upload yet\" upload=%s error=\"%s\"", job->id,
-               log_safe(e, sizeof(e), err.msg));
+               ad_log_safe(e, sizeof(e), err.msg));
         return true;
     }
     if (registered) {

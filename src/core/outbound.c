@@ -188,3 +188,33 @@ ad_code ad_outbound_fail(ad_outbound *ob, CURLcode rc, const char *errbuf, const
         return ad_fail(err, AD_E_BACKEND, "request to %s failed: %s", shown, why);
     }
 }
+
+bool ad_outbound_status_line(const char *p, size_t n, long *status)
+{
+    const char *sp;
+    if (n < 5 || memcmp(p, "HTTP/", 5) != 0) return false;
+    *status = 0;
+    sp = memchr(p, ' ', n);
+    if (sp)
+        for (sp++; sp < p + n && *sp >= '0' && *sp <= '9' && *status < 1000; sp++)
+            *status = *status * 10 + (*sp - '0');
+    return true;
+}
+
+bool ad_outbound_content_length(const char *p, size_t n, uint64_t *len)
+{
+    uint64_t v = 0;
+    size_t i = 15;
+    if (n <= 15 || strncasecmp(p, "Content-Length:", 15) != 0) return false;
+    while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
+    if (i == n || p[i] < '0' || p[i] > '9') return false;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            v = UINT64_MAX; /* saturate: surely too large */
+            continue;
+        }
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    *len = v;
+    return true;
+}

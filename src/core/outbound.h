@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 
@@ -31,6 +32,14 @@ typedef struct ad_outbound {
 ad_code ad_outbound_open(ad_outbound *ob, const char *url, const ad_netallow *allow,
                          const char *flag, char *errbuf, ad_error *err);
 void ad_outbound_close(ad_outbound *ob);
+
+/* For CURLOPT_HEADERFUNCTION callbacks, on one header line p of n bytes.
+ * ad_outbound_status_line: true when the line is a status line ("HTTP/…"),
+ * with *status its code (0 if unreadable). ad_outbound_content_length: true
+ * when the line is a Content-Length with digits, *len its value
+ * (saturated at UINT64_MAX). */
+bool ad_outbound_status_line(const char *p, size_t n, long *status);
+bool ad_outbound_content_length(const char *p, size_t n, uint64_t *len);
 
 /* A URL as it may appear in a message or a log line: without its userinfo
  * and with secret-looking query values masked (ad_url_redact). */

@@ -97,14 +97,14 @@ static bool status(rrun *R, const char *phase, const char *reason, const char *m
         R->stale = true;
         ad_log(AD_LOG_INFO,
                "msg=\"asset run is stale; discarding it\" asset=\"%s\" generation=%lld why=\"%s\"",
-               ctl_log_safe(a, sizeof(a), R->id), (long long)R->gen,
+               ad_log_safe(a, sizeof(a), R->id), (long long)R->gen,
                rc == AD_E_NOT_FOUND ? "asset deleted" : "newer generation");
         return false;
     }
     if (rc) {
         char e[AD_ERROR_MSG_MAX];
         ad_log(AD_LOG_ERROR, "msg=\"cannot write an asset status\" asset=\"%s\" error=\"%s\"",
-               R->id, ctl_log_safe(e, sizeof(e), err.msg));
+               R->id, ad_log_safe(e, sizeof(e), err.msg));
         R->failed = true;
         snprintf(R->reason, sizeof(R->reason), "cannot write the status: %s", err.msg);
         return false;

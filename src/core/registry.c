@@ -175,15 +175,23 @@ ad_code ad_registry_update(ad_registry *r, const char *id, const json_t *patch, 
     return ad_fail(err, AD_E_UNAVAILABLE, "asset %s is being updated too often; try again", id);
 }
 
+/* *dst = public_url without trailing slashes, then tail; -1 when out of
+ * memory (*dst then NULL). */
+static int set_prefix(char **dst, const char *public_url, const char *tail)
+{
+    size_t n = strlen(public_url), t = strlen(tail);
+    while (n && public_url[n - 1] == '/') n--;
+    free(*dst);
+    *dst = malloc(n + t + 1);
+    if (!*dst) return -1;
+    memcpy(*dst, public_url, n);
+    memcpy(*dst + n, tail, t + 1);
+    return 0;
+}
+
 ad_code ad_registry_set_files(ad_registry *r, ad_blob *blobs, const char *public_url)
 {
-    size_t n = strlen(public_url);
-    while (n && public_url[n - 1] == '/') n--;
-    free(r->files_prefix);
-    r->files_prefix = malloc(n + sizeof("/files/"));
-    if (!r->files_prefix) return AD_E_NOMEM;
-    memcpy(r->files_prefix, public_url, n);
-    memcpy(r->files_prefix + n, "/files/", sizeof("/files/"));
+    if (set_prefix(&r->files_prefix, public_url, "/files/")) return AD_E_NOMEM;
     r->blobs = blobs;
     return AD_OK;
 }
@@ -211,13 +219,7 @@ bool ad_registry_file_key(const ad_registry *r, const char *url, char *key, size
 
 ad_code ad_registry_set_buckets(ad_registry *r, ad_buckets *buckets, const char *public_url)
 {
-    size_t n = strlen(public_url);
-    while (n && public_url[n - 1] == '/') n--;
-    free(r->buckets_prefix);
-    r->buckets_prefix = malloc(n + sizeof("/buckets/"));
-    if (!r->buckets_prefix) return AD_E_NOMEM;
-    memcpy(r->buckets_prefix, public_url, n);
-    memcpy(r->buckets_prefix + n, "/buckets/", sizeof("/buckets/"));
+    if (set_prefix(&r->buckets_prefix, public_url, "/buckets/")) return AD_E_NOMEM;
     r->buckets = buckets;
     return AD_OK;
 }

@@ -9,7 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-static void fill_random(unsigned char *b, size_t n)
+void ad_random_bytes(unsigned char *b, size_t n)
 {
     size_t got = 0;
     while (got < n) {
@@ -30,7 +30,7 @@ void ad_uuid4(char out[AD_UUID_LEN + 1])
     static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
     size_t i, o = 0;
-    fill_random(b, sizeof(b));
+    ad_random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     for (i = 0; i < 16; i++) {

@@ -51,24 +51,13 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *cls)
 {
     answer *a = cls;
     size_t n = size * nitems;
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        const char *sp = memchr(p, ' ', n);
-        a->status = 0;
-        if (sp)
-            for (sp++; sp < p + n && *sp >= '0' && *sp <= '9' && a->status < 1000; sp++)
-                a->status = a->status * 10 + (*sp - '0');
-    } else if (n > 15 && strncasecmp(p, "Content-Length:", 15) == 0 && a->status >= 200 &&
-               a->status != 204 && a->status != 304) { /* those have no body */
-        uint64_t v = 0;
-        size_t i = 15;
-        while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
-        for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-            v = v * 10 + (uint64_t)(p[i] - '0');
-            if (v > a->max) {
-                a->too_large = true;
-                return 0;
-            }
-        }
+    uint64_t len;
+    if (ad_outbound_status_line(p, n, &a->status)) return n;
+    /* 204 and 304 have no body, whatever they declare */
+    if (ad_outbound_content_length(p, n, &len) && a->status >= 200 && a->status != 204 &&
+        a->status != 304 && len > a->max) {
+        a->too_large = true;
+        return 0;
     }
     return n;
 }

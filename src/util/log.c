@@ -109,3 +109,19 @@ void ad_log_audit(const char *who, const char *action, const char *target, int s
     if (n > 0) len += (size_t)n;
     log_emit(line, len, sizeof(line));
 }
+
+const char *ad_log_safe(char *dst, size_t cap, const char *s)
+{
+    size_t i;
+    snprintf(dst, cap, "%s", s ? s : "");
+    for (i = 0; dst[i]; i++) {
+        unsigned char c = (unsigned char)dst[i];
+        if (c == '"')
+            dst[i] = '\'';
+        else if (c == '\\')
+            dst[i] = '/';
+        else if (c < 0x20 || c == 0x7f)
+            dst[i] = '?';
+    }
+    return dst;
+}

@@ -13,6 +13,11 @@
 typedef enum { AD_LOG_DEBUG, AD_LOG_INFO, AD_LOG_WARN, AD_LOG_ERROR } ad_log_level;
 
 void ad_log_set_level(ad_log_level min);
+
+/* Copies s (NULL: "") into dst for a quoted logfmt value: double quotes
+ * become single ones, backslashes slashes and control bytes '?', so the
+ * value needs no escape. Returns dst. */
+const char *ad_log_safe(char *dst, size_t cap, const char *s);
 /* fmt produces the rest of the line after level=: e.g. "msg=\"listening\" addr=%s". */
 void ad_log(ad_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The access log line of one request. */
