@@ -13,7 +13,9 @@
  * while the caller fills the next (two part buffers: memory is bounded by
  * about max(threshold, 2 × part_size) per writer, never by the object's
  * size), and commit completes the upload. Any failure, and abort, sends
- * AbortMultipartUpload so no part is left behind. S3 makes a completed
+ * AbortMultipartUpload so no part is left behind; when S3 cannot be
+ * reached for it, and for a remove, the request is queued and sent again
+ * once S3 answers (s3_cleanup.c). S3 makes a completed
  * PUT or upload visible at once and whole, which gives the port's atomic
  * publish; the last commit of two writers on a key wins.
  *
@@ -54,6 +56,7 @@ extern const ad_blob_ops ad_blob_s3_ops;
 typedef struct s3_blob {
     ad_blob base;
     s3_client cl;
+    s3_cleanup cleanup; /* removals to retry once S3 answers again */
 } s3_blob;
 
 static ad_code oom(ad_error *err)
@@ -167,6 +170,11 @@ static ad_code open_conf(s3_conf *conf, ad_blob **out, bool create, ad_error *er
         free(b);
         return rc;
     }
+    if ((rc = s3_cleanup_init(&b->cleanup, &b->cl, err))) {
+        s3_client_free(&b->cl);
+        free(b);
+        return rc;
+    }
     rc = bucket_head(b, b->cl.conf.bucket, false, &status, err);
     if (!rc && status == 404) {
         if (create) {
@@ -177,6 +185,7 @@ static ad_code open_conf(s3_conf *conf, ad_blob **out, bool create, ad_error *er
         }
     }
     if (rc) {
+        s3_cleanup_close(&b->cleanup);
         s3_client_free(&b->cl);
         free(b);
         return rc;
@@ -198,6 +207,7 @@ static void s3_close(ad_blob *base)
 {
     s3_blob *b = (s3_blob *)base;
     if (!b) return;
+    s3_cleanup_close(&b->cleanup); /* a last try of what S3 refused while away */
     s3_client_free(&b->cl);
     free(b);
 }
@@ -211,6 +221,7 @@ static ad_code s3_ping(ad_blob *base, ad_error *err)
         rc = ad_fail(err, AD_E_UNAVAILABLE, "S3 bucket %s does not exist any more",
                      b->cl.conf.bucket);
     if (rc && err) err->code = AD_E_UNAVAILABLE;
+    if (!rc) s3_cleanup_kick(&b->cleanup); /* back: retry the removals now */
     return rc ? AD_E_UNAVAILABLE : AD_OK;
 }
 
@@ -291,6 +302,9 @@ static ad_code s3_remove(ad_blob *base, const char *key, ad_error *err)
     if (!rc && rq.status != 204 && rq.status != 200 && rq.status != 404)
         rc = s3_fail(&b->cl, &rq, what, err);
     s3_req_free(&rq);
+    /* S3 away: the caller hears of the failure, and the DELETE is sent
+     * again once S3 answers (s3_cleanup.c) */
+    if (rc == AD_E_UNAVAILABLE) s3_cleanup_add(&b->cleanup, k, NULL);
     return rc;
 }
 
@@ -347,6 +361,7 @@ static ad_code s3_writer_open(ad_blob *base, const char *key, ad_blob_writer **o
         return rc;
     }
     w->b = b;
+    s3_cleanup_forget(&b->cleanup, w->key); /* a late retried DELETE must not hit this one */
     w->slots = calloc((size_t)b->cl.conf.parallel, sizeof(*w->slots));
     if (!w->slots) {
         free(w);
@@ -613,8 +628,10 @@ static void w_cancel(ad_blob_writer *w)
                 w->key);
         if (!rc) rc = s3_perform(&w->b->cl, w->k, &rq, what, &e);
         if (!rc && rq.status != 204 && rq.status != 200 && rq.status != 404)
-            s3_fail(&w->b->cl, &rq, what, &e);
+            rc = s3_fail(&w->b->cl, &rq, what, &e);
         s3_req_free(&rq);
+        /* S3 away: the parts would stay; abort again once it answers */
+        if (rc == AD_E_UNAVAILABLE) s3_cleanup_add(&w->b->cleanup, w->key, w->query);
         w->multipart = false;
     }
 }
