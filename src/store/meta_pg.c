@@ -157,7 +157,8 @@ static const char *const schema_sql =
  * distinct (path, number) of a document — every dotted path of at most
  * PG_VALUES_PATH_MAX bytes, arrays at any level walked through, so it
  * holds at least every value MongoDB's traversal reaches — and per
- * (path, string) for the fixed-query paths. A trigger keeps it in step
+ * (path, string) for the fixed-query paths; multi marks the numbers of a
+ * path under which the document has more than one. A trigger keeps it in step
  * with assets in the same statement, whoever writes (another assetd
  * version, psql). Extended statistics on (path, str) tell the planner how
  * common a value is under a path (the columns are far from independent).
@@ -166,16 +167,19 @@ static const char *const schema_sql =
  * table is missing (stores made before it existed). */
 #define XSTR(x) STR(x)
 #define STR(x)  #x
+/* clang-format off */
 static const char *const values_sql =
     "CREATE TABLE asset_values (seq bigint NOT NULL, path text COLLATE \"C\" NOT NULL,"
-    " num numeric, str text COLLATE \"C\");"
+    " num numeric, str text COLLATE \"C\", multi boolean NOT NULL DEFAULT false);"
     "CREATE INDEX asset_values_num ON asset_values (path, num, seq) WHERE num IS NOT NULL;"
     "CREATE INDEX asset_values_str ON asset_values (path, str, seq) WHERE str IS NOT NULL;"
     "CREATE INDEX asset_values_seq ON asset_values (seq);"
+    "CREATE INDEX asset_values_multi ON asset_values (path, seq) WHERE multi;"
     "CREATE STATISTICS asset_values_path_str (mcv) ON path, str FROM asset_values;"
     "CREATE STATISTICS asset_values_path_num (mcv) ON path, num FROM asset_values;"
     "CREATE OR REPLACE FUNCTION assetd_values(d jsonb)"
-    " RETURNS TABLE(path text, num numeric, str text) LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$"
+    " RETURNS TABLE(path text, num numeric, str text, multi boolean)"
+    " LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$"
     " WITH RECURSIVE w(path, v) AS ("
     "   SELECT e.key, e.value FROM jsonb_each(d) e"
     "   UNION ALL"
@@ -186,63 +190,32 @@ static const char *const values_sql =
     "     UNION ALL"
     "     SELECT NULL, a.value FROM jsonb_array_elements("
     "       CASE WHEN jsonb_typeof(w.v) = 'array' THEN w.v END) a) c"
-    "   WHERE octet_length(w.path) <= " XSTR(
-        PG_VALUES_PATH_MAX) ")"
-                            " SELECT DISTINCT w.path,"
-                            "   CASE WHEN jsonb_typeof(w.v) = 'number' THEN (w.v #>> "
-                            "'{}')::numeric END,"
-                            "   CASE WHEN jsonb_typeof(w.v) = 'string' THEN w.v #>> '{}' END"
-                            " FROM w WHERE octet_length(w.path) <= " XSTR(
-                                PG_VALUES_PATH_MAX) " AND"
-                                                    "   (jsonb_typeof(w.v) = 'number' OR "
-                                                    "(jsonb_typeof(w.v) = 'string'"
-                                                    "    AND octet_length(w.v #>> '{}') <= " XSTR(
-                                                        PG_VALUES_STR_MAX) ""
-                                                                           "    AND w.path IN "
-                                                                           "(" PG_VALUES_STR_PATHS_SQL
-                                                                           ")))"
-                                                                           " $f$;"
-                                                                           "CREATE OR REPLACE "
-                                                                           "FUNCTION "
-                                                                           "assetd_values_sync() "
-                                                                           "RETURNS trigger "
-                                                                           "LANGUAGE plpgsql"
-                                                                           " SET search_path FROM "
-                                                                           "CURRENT AS $f$"
-                                                                           " BEGIN"
-                                                                           "   IF TG_OP <> "
-                                                                           "'INSERT' THEN DELETE "
-                                                                           "FROM asset_values "
-                                                                           "WHERE seq = OLD.seq; "
-                                                                           "END IF;"
-                                                                           "   IF TG_OP <> "
-                                                                           "'DELETE' THEN"
-                                                                           "     INSERT INTO "
-                                                                           "asset_values (seq, "
-                                                                           "path, num, str)"
-                                                                           "       SELECT NEW.seq, "
-                                                                           "v.path, v.num, v.str "
-                                                                           "FROM "
-                                                                           "assetd_values(NEW.doc) "
-                                                                           "v;"
-                                                                           "   END IF;"
-                                                                           "   RETURN NULL;"
-                                                                           " END $f$;"
-                                                                           "CREATE TRIGGER "
-                                                                           "assets_values AFTER "
-                                                                           "INSERT OR DELETE OR "
-                                                                           "UPDATE OF doc ON assets"
-                                                                           " FOR EACH ROW EXECUTE "
-                                                                           "FUNCTION "
-                                                                           "assetd_values_sync();"
-                                                                           "INSERT INTO "
-                                                                           "asset_values (seq, "
-                                                                           "path, num, str)"
-                                                                           " SELECT a.seq, v.path, "
-                                                                           "v.num, v.str FROM "
-                                                                           "assets a, "
-                                                                           "assetd_values(a.doc) "
-                                                                           "v;";
+    "   WHERE octet_length(w.path) <= " XSTR(PG_VALUES_PATH_MAX) ")"
+    " SELECT d.path, d.num, d.str,"
+    "   d.num IS NOT NULL AND count(d.num) OVER (PARTITION BY d.path) > 1"
+    " FROM (SELECT DISTINCT w.path,"
+    "   CASE WHEN jsonb_typeof(w.v) = 'number' THEN (w.v #>> '{}')::numeric END AS num,"
+    "   CASE WHEN jsonb_typeof(w.v) = 'string' THEN w.v #>> '{}' END AS str"
+    "  FROM w WHERE octet_length(w.path) <= " XSTR(PG_VALUES_PATH_MAX) " AND"
+    "   (jsonb_typeof(w.v) = 'number' OR (jsonb_typeof(w.v) = 'string'"
+    "    AND octet_length(w.v #>> '{}') <= " XSTR(PG_VALUES_STR_MAX)
+    "    AND w.path IN (" PG_VALUES_STR_PATHS_SQL ")))) d"
+    " $f$;"
+    "CREATE OR REPLACE FUNCTION assetd_values_sync() RETURNS trigger LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $f$"
+    " BEGIN"
+    "   IF TG_OP <> 'INSERT' THEN DELETE FROM asset_values WHERE seq = OLD.seq; END IF;"
+    "   IF TG_OP <> 'DELETE' THEN"
+    "     INSERT INTO asset_values (seq, path, num, str, multi)"
+    "       SELECT NEW.seq, v.path, v.num, v.str, v.multi FROM assetd_values(NEW.doc) v;"
+    "   END IF;"
+    "   RETURN NULL;"
+    " END $f$;"
+    "CREATE TRIGGER assets_values AFTER INSERT OR DELETE OR UPDATE OF doc ON assets"
+    " FOR EACH ROW EXECUTE FUNCTION assetd_values_sync();"
+    "INSERT INTO asset_values (seq, path, num, str, multi)"
+    " SELECT a.seq, v.path, v.num, v.str, v.multi FROM assets a, assetd_values(a.doc) v;";
+/* clang-format on */
 
 /* Is the assets table missing, can the server compress with lz4, is the
  * value table missing? */

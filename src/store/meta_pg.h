@@ -39,7 +39,9 @@ typedef struct pg_sql {
     int neg;                        /* > 0: inside a negation (no asset_values narrowing) */
     int narrowed;                   /* asset_values subqueries and joins emitted */
     const struct ad_filter *driver; /* the equality joined with asset_values */
-    bool one_shot;                  /* plan with the values each time (not a prepared statement) */
+    const struct ad_filter *cover[3]; /* predicates narrowed once for the statement */
+    size_t ncover;
+    bool one_shot; /* plan with the values each time (not a prepared statement) */
 } pg_sql;
 
 void pg_sql_init(pg_sql *q);

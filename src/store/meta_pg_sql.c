@@ -66,7 +66,8 @@
  * in creation order and stops, instead of reading every match through
  * GIN and sorting (with extended statistics on (path, str) the planner
  * knows how common the value is). A string equality at the top (the
- * fixed queries) is a JOIN instead (see find_driver). jsonb_path_exists(…, silent true) is
+ * fixed queries) is a JOIN instead (see find_driver), and a lower and an
+ * upper bound on one path one range (see narrow_pair). jsonb_path_exists(…, silent true) is
  * @? as a function, which GIN does not answer, so the planner does not
  * pick the GIN index for the same test. At most NARROW_MAX such
  * subqueries per statement (the first ones); other tests stay as they are.
@@ -419,6 +420,15 @@ static bool in_values(const pg_sql *q, const char *x, const char *path, size_t n
     return false;
 }
 
+/* Is the predicate with these path and value narrowed by the statement's
+ * join or range prefix? (Its own nodes' pointers, not equal copies.) */
+static bool covered(const pg_sql *q, const char *path, const json_t *v)
+{
+    for (size_t i = 0; i < q->ncover; i++)
+        if (q->cover[i]->path == path && q->cover[i]->arg == v) return true;
+    return false;
+}
+
 /* A scalar comparison on every value the path yields (never an array). */
 static void emit_compare(pg_sql *q, const char *x, const char *path, size_t n, const char *op,
                          const json_t *v)
@@ -431,8 +441,8 @@ static void emit_compare(pg_sql *q, const char *x, const char *path, size_t n, c
     jp_puts(&j, " ");
     jp_literal(&j, v);
     jp_puts(&j, ")");
-    if (q->driver && q->driver->path == path && q->driver->arg == v) {
-        /* joined with asset_values in FROM (see find_driver) */
+    if (covered(q, path, v)) {
+        /* narrowed once for the whole statement (see pg_sql_find) */
         put(q, "jsonb_path_exists(");
         put_jp(q, x, ", ", &j);
         put(q, ", '{}', true)");
@@ -1146,6 +1156,77 @@ static const ad_filter *find_driver(const pg_sql *q, const ad_filter *f)
     return NULL;
 }
 
+/* The predicates that are conjuncts of f (f, or below $and only), up to
+ * cap of them. */
+static size_t conjuncts(const ad_filter *f, const ad_filter **out, size_t n, size_t cap)
+{
+    if (f->op == AD_FOP_AND) {
+        for (size_t i = 0; i < f->nkids; i++) n = conjuncts(f->kids[i], out, n, cap);
+        return n;
+    }
+    if (f->path && n < cap) out[n++] = f;
+    return n;
+}
+
+static const char *range_op(ad_fop op)
+{
+    return op == AD_FOP_GT ? ">" : op == AD_FOP_GTE ? ">=" : op == AD_FOP_LT ? "<" : "<=";
+}
+
+/* A number bound asset_values can narrow: 1 lower, 2 upper, 0 neither. */
+static int bound_kind(const pg_sql *q, const ad_filter *f)
+{
+    bool lower = f->op == AD_FOP_GT || f->op == AD_FOP_GTE;
+    if (!lower && f->op != AD_FOP_LT && f->op != AD_FOP_LTE) return 0;
+    if (!json_is_number(f->arg) || !exact_number(f->arg) ||
+        first_index_part(f->path, 1) != SIZE_MAX ||
+        !in_values(q, TOP, f->path, path_nparts(f->path), range_op(f->op), f->arg))
+        return 0;
+    return lower ? 1 : 2;
+}
+
+/* A lower and an upper number bound on one path, both conjuncts of the
+ * filter ({p: {$gte: a, $lt: b}}): one index range for both. A document
+ * with one number under p matches both only if that number is in [a, b);
+ * one with several (multi) may match with two different numbers, so those
+ * are candidates whatever their values:
+ *   a.seq IN (SELECT … WHERE path = p AND ((num >= a AND num < b) OR multi))
+ * (the planner ORs the (path, num, seq) range with the partial index on
+ * multi). Separate semi-joins for the two bounds would each read all the
+ * numbers on their side of the bound. */
+static void narrow_pair(pg_sql *q, const ad_filter *root)
+{
+    const ad_filter *c[64], *lo = NULL, *hi = NULL;
+    size_t n = conjuncts(root, c, 0, sizeof(c) / sizeof(c[0]));
+    for (size_t i = 0; i < n && !(lo && hi); i++) {
+        int k = bound_kind(q, c[i]);
+        lo = NULL, hi = NULL;
+        if (!k) continue;
+        for (size_t j = i + 1; j < n; j++)
+            if (bound_kind(q, c[j]) == 3 - k && strcmp(c[i]->path, c[j]->path) == 0) {
+                lo = k == 1 ? c[i] : c[j];
+                hi = k == 1 ? c[j] : c[i];
+                break;
+            }
+    }
+    if (!lo || !hi) return;
+    q->narrowed++;
+    q->one_shot = true;
+    q->cover[q->ncover++] = lo;
+    q->cover[q->ncover++] = hi;
+    put(q, "a.seq IN (SELECT av.seq FROM asset_values av WHERE av.path = ");
+    param(q, strdup(lo->path), "::text");
+    put(q, " AND ((av.num ");
+    put(q, range_op(lo->op));
+    put(q, " ");
+    param(q, dump_value(lo->arg), "::numeric");
+    put(q, " AND av.num ");
+    put(q, range_op(hi->op));
+    put(q, " ");
+    param(q, dump_value(hi->arg), "::numeric");
+    put(q, ") OR av.multi)) AND ");
+}
+
 ad_code pg_sql_find(pg_sql *q, const ad_query *qr, bool *exact, ad_error *err)
 {
     bool by_field = qr->sort_path && strcmp(qr->sort_path, "asset_id") != 0;
@@ -1163,12 +1244,14 @@ ad_code pg_sql_find(pg_sql *q, const ad_query *qr, bool *exact, ad_error *err)
     }
     if ((q->driver = find_driver(q, qr->filter))) {
         q->narrowed++;
+        q->cover[q->ncover++] = q->driver;
         put(q, " JOIN asset_values av0 ON av0.seq = a.seq AND av0.path = ");
         param(q, strdup(q->driver->path), "::text");
         put(q, " AND av0.str = ");
         param(q, strdup(json_string_value(q->driver->arg)), "::text");
     }
     put(q, " WHERE ");
+    narrow_pair(q, qr->filter);
     *exact = emit_node(q, qr->filter, TOP);
     emit_order(q, qr);
     if (*exact) {
