@@ -522,6 +522,90 @@ out:
 
 /* ------------------------------------------------------------------------ */
 
+/* Runs sql with search_path set to schema (one of the test's own). */
+static bool exec_in(const char *schema, const char *sql)
+{
+    PGconn *pg = PQconnectdb(base_url);
+    char *ident = PQescapeIdentifier(pg, schema, strlen(schema));
+    char buf[1024];
+    PGresult *r;
+    bool ok;
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    snprintf(buf, sizeof(buf), "SET search_path = %s; %s", ident ? ident : "x", sql);
+    r = PQexec(pg, buf);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    CHECK(ok, "%s: %s", sql, PQerrorMessage(pg));
+    PQclear(r);
+    PQfreemem(ident);
+    PQfinish(pg);
+    return ok;
+}
+
+static void expect_ids(ad_meta *m, const char *filter, const char *want, const char *when)
+{
+    char got[512];
+    json_t *f = json_loads(filter, 0, NULL);
+    find_ids(m, f, NULL, got, sizeof(got));
+    CHECK(strcmp(got, want) == 0, "%s: find %s gave [%s], want [%s]", when, filter, got, want);
+    json_decref(f);
+}
+
+/* The value table (asset_values) follows inserts, replaces and removes
+ * through its trigger, also for writes that do not come from assetd; a
+ * store made before it existed gets it, filled, at the next open. */
+static void test_value_table(void)
+{
+    char url[1024];
+    const char *schema;
+    const char *range = "{\"p.n\": {\"$gte\": 4, \"$lt\": 6}}";
+    const char *range2 = "{\"p.n\": {\"$gte\": 40, \"$lt\": 60}}";
+    const char *type_a = "{\"profiles.asset_type\": \"a\"}";
+    const char *type_b = "{\"profiles.asset_type\": \"b\"}";
+    const char *d2 = "{\"asset_id\":\"v1\",\"p\":{\"n\":50},\"profiles\":[{\"asset_type\":\"b\"}]}";
+    ad_meta *m;
+    ad_error err = {0};
+    json_t *doc;
+    int64_t rev = 0;
+    ad_code rc;
+    fresh_url(url, sizeof(url), NULL, NULL);
+    schema = schemas[nschemas - 1];
+    m = open_or_fail(url);
+    if (!m) return;
+    insert_text(m, "v1",
+                "{\"asset_id\":\"v1\",\"p\":{\"n\":5},\"profiles\":{\"asset_type\":\"a\"}}");
+    insert_text(m, "v2",
+                "{\"asset_id\":\"v2\",\"p\":[{\"n\":[1,9]}],\"profiles\":{\"asset_type\":\"a\"}}");
+    expect_ids(m, range, "v1,v2", "after insert"); /* v2: 9 >= 4 and 1 < 6 */
+    expect_ids(m, type_a, "v1,v2", "after insert");
+    doc = json_loads(d2, 0, NULL);
+    rc = m->ops->replace(m, "v1", AD_REV_ANY, d2, strlen(d2), doc, &rev, &err);
+    CHECK(rc == AD_OK, "replace: %s", err.msg);
+    json_decref(doc);
+    expect_ids(m, range, "v2", "after replace");
+    expect_ids(m, range2, "v1", "after replace");
+    expect_ids(m, type_a, "v2", "after replace");
+    expect_ids(m, type_b, "v1", "after replace");
+    /* a write from elsewhere (psql) goes through the trigger too */
+    exec_in(schema, "UPDATE assets SET doc = jsonb_set(doc, '{p,n}', '45') WHERE id = 'v1'");
+    expect_ids(m, range2, "v1", "after an outside update");
+    rc = m->ops->remove(m, "v1", AD_REV_ANY, &err);
+    CHECK(rc == AD_OK, "remove: %s", err.msg);
+    expect_ids(m, range2, "", "after remove");
+    expect_ids(m, type_b, "", "after remove");
+    m->ops->close(m);
+
+    /* a store made before the value table: dropped, then opened again */
+    exec_in(schema, "DROP TABLE asset_values; DROP TRIGGER assets_values ON assets;"
+                    " DROP FUNCTION assetd_values_sync(); DROP FUNCTION assetd_values(jsonb)");
+    m = open_or_fail(url);
+    if (!m) return;
+    expect_ids(m, range, "v2", "after the backfill");
+    expect_ids(m, type_a, "v2", "after the backfill");
+    insert_text(m, "v3", "{\"asset_id\":\"v3\",\"p\":{\"n\":4}}");
+    expect_ids(m, range, "v2,v3", "after the backfill and an insert");
+    m->ops->close(m);
+}
+
 static void test_open_errors(void)
 {
     ad_meta *m = NULL;
@@ -678,6 +762,7 @@ int main(void)
     test_concurrent_open();
     test_early_close();
     test_open_errors();
+    test_value_table();
     test_restart();
 
     drop_schemas();
