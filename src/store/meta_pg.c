@@ -103,10 +103,15 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET] = "SELECT body, rev, mtime FROM assets WHERE id = $1",
-    [ST_INSERT] = "INSERT INTO assets(id, rev, mtime, body, doc) VALUES ($1, 1, " NOW
-                  ", $2, $3::jsonb) ON CONFLICT (id) DO NOTHING RETURNING rev",
+    /* $4/$5: the rows of asset_values for the trigger (see meta_pg_values.c),
+     * set before the row is written and so before the trigger runs */
+    [ST_INSERT] = "INSERT INTO assets(id, rev, mtime, body, doc) SELECT $1, 1, " NOW
+                  ", $2, $3::jsonb FROM (SELECT pg_catalog.set_config('assetd.values', $4, true)"
+                  " AS v) s WHERE s.v IS NOT NULL ON CONFLICT (id) DO NOTHING RETURNING rev",
     [ST_UPDATE] = "UPDATE assets SET body = $2, doc = $3::jsonb, rev = rev + 1, mtime = " NOW
-                  " WHERE id = $1 AND ($4::bigint < 0 OR rev = $4::bigint) RETURNING rev",
+                  " FROM (SELECT pg_catalog.set_config('assetd.values', $5, true) AS v) s"
+                  " WHERE id = $1 AND s.v IS NOT NULL AND ($4::bigint < 0 OR rev = $4::bigint)"
+                  " RETURNING rev",
     [ST_DELETE] = "DELETE FROM assets WHERE id = $1 AND ($2::bigint < 0 OR rev = $2::bigint)"
                   " RETURNING rev",
     [ST_REV] = "SELECT rev FROM assets WHERE id = $1",
@@ -177,6 +182,14 @@ static const char *const values_sql =
     "CREATE INDEX asset_values_multi ON asset_values (path, seq) WHERE multi;"
     "CREATE STATISTICS asset_values_path_str (mcv) ON path, str FROM asset_values;"
     "CREATE STATISTICS asset_values_path_num (mcv) ON path, num FROM asset_values;"
+    "CREATE TRIGGER assets_values AFTER INSERT OR DELETE OR UPDATE OF doc ON assets"
+    " FOR EACH ROW EXECUTE FUNCTION assetd_values_sync();"
+    "INSERT INTO asset_values (seq, path, num, str, multi)"
+    " SELECT a.seq, v.path, v.num, v.str, v.multi FROM assets a, assetd_values(a.doc) v;";
+
+/* The value table's functions, (re)made at every open before values_sql:
+ * a newer assetd brings its version of them to an existing store. */
+static const char *const values_fn_sql =
     "CREATE OR REPLACE FUNCTION assetd_values(d jsonb)"
     " RETURNS TABLE(path text, num numeric, str text, multi boolean)"
     " LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$"
@@ -203,18 +216,22 @@ static const char *const values_sql =
     " $f$;"
     "CREATE OR REPLACE FUNCTION assetd_values_sync() RETURNS trigger LANGUAGE plpgsql"
     " SET search_path FROM CURRENT AS $f$"
+    " DECLARE given text := current_setting('assetd.values', true);"
     " BEGIN"
     "   IF TG_OP <> 'INSERT' THEN DELETE FROM asset_values WHERE seq = OLD.seq; END IF;"
     "   IF TG_OP <> 'DELETE' THEN"
-    "     INSERT INTO asset_values (seq, path, num, str, multi)"
-    "       SELECT NEW.seq, v.path, v.num, v.str, v.multi FROM assetd_values(NEW.doc) v;"
+    "     IF coalesce(given, '') <> '' THEN"
+    "       PERFORM set_config('assetd.values', '', true);"
+    "       INSERT INTO asset_values (seq, path, num, str, multi)"
+    "         SELECT NEW.seq, x.p, x.n, x.s, coalesce(x.m, false)"
+    "         FROM jsonb_to_recordset(given::jsonb) AS x(p text, n numeric, s text, m boolean);"
+    "     ELSE"
+    "       INSERT INTO asset_values (seq, path, num, str, multi)"
+    "         SELECT NEW.seq, v.path, v.num, v.str, v.multi FROM assetd_values(NEW.doc) v;"
+    "     END IF;"
     "   END IF;"
     "   RETURN NULL;"
-    " END $f$;"
-    "CREATE TRIGGER assets_values AFTER INSERT OR DELETE OR UPDATE OF doc ON assets"
-    " FOR EACH ROW EXECUTE FUNCTION assetd_values_sync();"
-    "INSERT INTO asset_values (seq, path, num, str, multi)"
-    " SELECT a.seq, v.path, v.num, v.str, v.multi FROM assets a, assetd_values(a.doc) v;";
+    " END $f$;";
 /* clang-format on */
 
 /* Is the assets table missing, can the server compress with lz4, is the
@@ -651,6 +668,7 @@ static ad_code setup(pg_meta *m, pconn *c, ad_error *err)
         snprintf(sql, sizeof(sql), ASSETS_SQL, lz4, lz4);
         ok = exec_ddl(c, sql, &rc, err);
     }
+    if (ok) ok = exec_ddl(c, values_fn_sql, &rc, err);
     if (ok && strcmp(PQgetvalue(r, 0, 2), "t") == 0) ok = exec_ddl(c, values_sql, &rc, err);
     PQclear(r);
     if (ok) ok = exec_ddl(c, schema_sql, &rc, err);
@@ -763,19 +781,32 @@ static ad_code write_doc(pg_meta *m, enum stmt_id id, const char *asset_id, cons
                          size_t len, const json_t *doc, int64_t expect, PGresult **r, ad_error *err)
 {
     char rev[24];
+    json_t *parsed = doc ? NULL : json_loadb(json, len, 0, NULL);
     char *copy = query_copy(json, len, doc);
-    const char *vals[4] = {asset_id, json, copy, rev};
-    int lens[4] = {0, (int)len, 0, 0}, fmts[4] = {0, 1, 0, 0};
+    char *values = pg_values_json(doc ? doc : parsed); /* "" lets the trigger walk */
+    const char *vals[5] = {asset_id, json, copy, rev, values};
+    int lens[5] = {0, (int)len, 0, 0, 0}, fmts[5] = {0, 1, 0, 0, 0};
     ad_code rc;
-    if (!copy) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    json_decref(parsed);
+    if (!copy || !values) {
+        free(copy);
+        free(values);
+        return ad_fail(err, AD_E_NOMEM, "out of memory");
+    }
     if (len > INT32_MAX) {
         free(copy);
+        free(values);
         return ad_fail(err, AD_E_TOO_LARGE, "document too large");
     }
     snprintf(rev, sizeof(rev), "%lld", (long long)expect);
-    rc = run(m, id, id == ST_INSERT ? 3 : 4, vals, lens, fmts, false, r, err,
-             id == ST_INSERT ? "inserting an asset" : "replacing an asset");
+    if (id == ST_INSERT) { /* $1 $2 $3 $4=values */
+        vals[3] = values;
+        rc = run(m, id, 4, vals, lens, fmts, false, r, err, "inserting an asset");
+    } else {
+        rc = run(m, id, 5, vals, lens, fmts, false, r, err, "replacing an asset");
+    }
     free(copy);
+    free(values);
     return rc;
 }
 

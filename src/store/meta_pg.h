@@ -9,6 +9,7 @@
 #ifndef ASSETD_STORE_META_PG_H
 #define ASSETD_STORE_META_PG_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -26,6 +27,11 @@
 #define PG_VALUES_STR_PATHS_SQL                                                                    \
     "'profiles.asset_type', 'profiles.asset_sub_type', 'profiles.asset_tags', "                    \
     "'apis.asset_api_route'"
+
+/* The rows of asset_values for doc as the JSON text the trigger reads from
+ * the setting assetd.values (meta_pg_values.c); "" when the trigger should
+ * walk the document itself; NULL when out of memory. Caller frees. */
+char *pg_values_json(const json_t *doc);
 
 /* A statement under construction: SQL text with $1..$n placeholders and
  * the n parameter values, all in text format, NUL-terminated, owned. */

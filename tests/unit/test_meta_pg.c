@@ -541,6 +541,49 @@ static bool exec_in(const char *schema, const char *sql)
     return ok;
 }
 
+/* The rows assetd wrote to asset_values (meta_pg_values.c) are the rows
+ * the SQL walk assetd_values() makes from the stored documents: the same
+ * (seq, path, num, str) as sets (numbers compared as numeric), and every
+ * number the walk marks multi marked by assetd too. Returns the number of
+ * documents in the schema. */
+static long check_values_match(const char *schema)
+{
+    static const char *const sql[] = {
+        "SELECT count(*) FROM (SELECT seq, path, num, str FROM asset_values EXCEPT"
+        " SELECT a.seq, v.path, v.num, v.str FROM assets a, assetd_values(a.doc) v) x",
+        "SELECT count(*) FROM (SELECT a.seq, v.path, v.num, v.str FROM assets a,"
+        " assetd_values(a.doc) v EXCEPT SELECT seq, path, num, str FROM asset_values) x",
+        "SELECT count(*) FROM (SELECT a.seq, v.path, v.num FROM assets a, assetd_values(a.doc) v"
+        " WHERE v.multi EXCEPT SELECT seq, path, num FROM asset_values WHERE multi) x",
+        "SELECT count(*) FROM (SELECT seq, path, str FROM asset_values WHERE str IS NOT NULL"
+        " GROUP BY 1, 2, 3 HAVING count(*) > 1) x",
+        "SELECT count(*) FROM assets",
+    };
+    static const char *const what[] = {"rows assetd wrote that the walk does not make",
+                                       "rows the walk makes that assetd did not write",
+                                       "numbers the walk marks multi and assetd does not",
+                                       "strings written twice for one document"};
+    PGconn *pg = PQconnectdb(base_url);
+    char *ident = PQescapeIdentifier(pg, schema, strlen(schema));
+    char buf[256];
+    long docs = -1;
+    snprintf(buf, sizeof(buf), "SET search_path = %s", ident ? ident : "x");
+    PQclear(PQexec(pg, buf));
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        PGresult *r = PQexec(pg, sql[i]);
+        long n = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : -1;
+        if (i + 1 < sizeof(sql) / sizeof(sql[0]))
+            CHECK(n == 0, "asset_values in %s: %ld %s (%s)", schema, n, what[i],
+                  PQerrorMessage(pg));
+        else
+            docs = n;
+        PQclear(r);
+    }
+    PQfreemem(ident);
+    PQfinish(pg);
+    return docs;
+}
+
 static void expect_ids(ad_meta *m, const char *filter, const char *want, const char *when)
 {
     char got[512];
@@ -583,6 +626,7 @@ static void test_value_table(void)
     json_decref(doc);
     expect_ids(m, range, "v2", "after replace");
     expect_ids(m, range2, "v1", "after replace");
+    check_values_match(schema);
     expect_ids(m, type_a, "v2", "after replace");
     expect_ids(m, type_b, "v1", "after replace");
     /* a write from elsewhere (psql) goes through the trigger too */
@@ -753,6 +797,11 @@ int main(void)
     fresh_url(url, sizeof(url), NULL, NULL);
     failed = meta_contract_run(url);
     CHECK(failed == 0, "the contract suite had %d failed checks (see above)", failed);
+    {
+        long docs = check_values_match(schemas[nschemas - 1]);
+        CHECK(docs > 50, "the contract suite left %ld documents to compare the value rows on",
+              docs);
+    }
     fresh_url(url, sizeof(url), "postgres", NULL);
     failed = meta_contract_run(url);
     CHECK(failed == 0, "the contract suite through postgres:// had %d failed checks", failed);
