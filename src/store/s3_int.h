@@ -47,6 +47,7 @@ typedef struct s3_conf {
     int retries;        /* attempts after the first */
     long connect_timeout_ms;
     long stall_timeout_s; /* a transfer moving no byte for this long fails */
+    long abandoned_s;     /* multipart uploads older than this are aborted at open (0: never) */
     /* credentials: never logged, never in a message */
     char *access, *secret, *token;
     char *sigv4; /* "aws:amz:<region>:s3" */

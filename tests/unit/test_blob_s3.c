@@ -594,6 +594,49 @@ static void test_faults(void)
     free(data2);
 }
 
+/* Multipart uploads left by a process that died: open aborts those older
+ * than abandoned_uploads seconds under its prefix, and only those. */
+static void test_abandoned_uploads(void)
+{
+    char url[2048], pfx[100];
+    ad_blob *a = NULL, *b = NULL;
+    ad_blob_writer *old_w = NULL, *new_w = NULL;
+    ad_error err = {0};
+    size_t n = 6 << 20;
+    uint8_t *data = pattern(n, 3);
+    ad_code rc;
+    snprintf(pfx, sizeof(pfx), "%s/abandoned", prefix);
+    make_url(url, sizeof(url), pfx, "part_size=5MiB&multipart_threshold=5MiB&abandoned_uploads=0");
+    rc = ad_blob_open(url, &a, &err);
+    CHECK(rc == AD_OK, "open: %s", err.msg);
+    if (rc) {
+        free(data);
+        return;
+    }
+    rc = a->ops->writer_open(a, "old", &old_w, &err);
+    if (!rc) rc = a->ops->writer_write(old_w, data, n, &err);
+    CHECK(rc == AD_OK, "an upload: %s", err.msg);
+    sleep(8);
+    rc = a->ops->writer_open(a, "new", &new_w, &err);
+    if (!rc) rc = a->ops->writer_write(new_w, data, n, &err);
+    CHECK(rc == AD_OK, "a second upload: %s", err.msg);
+    CHECK(uploads_in_progress(NULL) == 2, "%d uploads in progress, want 2",
+          uploads_in_progress(NULL));
+    /* the first is at least 8 s old, the second a moment */
+    make_url(url, sizeof(url), pfx, "abandoned_uploads=5");
+    rc = ad_blob_open(url, &b, &err);
+    CHECK(rc == AD_OK, "open with abandoned_uploads=5: %s", err.msg);
+    CHECK(uploads_in_progress(NULL) == 1,
+          "%d uploads in progress after the sweep, want 1 (the recent one)",
+          uploads_in_progress(NULL));
+    a->ops->writer_abort(old_w); /* already gone: NoSuchUpload is fine */
+    a->ops->writer_abort(new_w);
+    CHECK(uploads_in_progress(NULL) == 0, "%d uploads left", uploads_in_progress(NULL));
+    if (b) b->ops->close(b);
+    a->ops->close(a);
+    free(data);
+}
+
 int main(void)
 {
     char url[2048], vurl[2048], vend[256];
@@ -663,6 +706,7 @@ int main(void)
         CHECK(0, "open: %s", err.msg);
     }
     test_faults();
+    test_abandoned_uploads();
     test_credentials();
     test_url_errors();
     test_unreachable();
