@@ -5,6 +5,14 @@
 #
 #   scripts/servers/ceph.sh start DIR   # prints export lines on stdout
 #   scripts/servers/ceph.sh stop DIR    # stops every daemon it started
+#   scripts/servers/ceph.sh stop-rgw DIR   # stops only radosgw (for fault tests)
+#   scripts/servers/ceph.sh start-rgw DIR  # starts it again on the same port
+#                                          # and waits until it answers
+#
+# Stopping the whole cluster loses every object (memstore); stopping only
+# the gateway keeps them (they live in the OSD), as do multipart uploads in
+# progress, so a test can take S3 away under a running assetd and bring it
+# back.
 #
 # Everything lives in DIR (config, monitor store, logs, pid files) and
 # listens on 127.0.0.1 only, on free ports. What makes it start in about
@@ -21,11 +29,12 @@
 #   export ASSETD_TEST_S3_URL='s3://KEY:SECRET@assetd-test?endpoint=...'
 #   export ASSETD_TEST_S3_ENDPOINT=http://127.0.0.1:PORT AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...
 #   export ASSETD_TEST_RGW_LOG=DIR/log/client.rgw.a.log   (one access line per request)
+#   export ASSETD_TEST_CEPH_DIR=DIR   (for stop-rgw / start-rgw)
 # (also saved in DIR/env); diagnostics go to stderr.
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|stop|stop-rgw|start-rgw DIR" >&2
   exit 64
 }
 [ $# -eq 2 ] || usage
@@ -175,10 +184,7 @@ EOF
   wait_for 30 "the OSD to come up" osd_up "${c[@]}"
 
   # the gateway and an S3 user
-  radosgw "${c[@]}" -f -n client.rgw.a </dev/null >"$dir/log/rgw.out" 2>&1 &
-  echo $! >"$dir/pids/rgw"
-  wait_for 40 "the RADOS Gateway on 127.0.0.1:$rgw_port" \
-    curl -sf --noproxy '*' -o /dev/null "http://127.0.0.1:$rgw_port/"
+  start_rgw "$dir" 40
   access=$(rand_str 20 'A-Z0-9')
   secret=$(rand_str 40 'A-Za-z0-9')
   radosgw-admin "${c[@]}" user create --uid=assetd --display-name="assetd tests" \
@@ -190,11 +196,24 @@ EOF
     echo "export ASSETD_TEST_S3_URL='s3://$access:$secret@$bucket?endpoint=http://127.0.0.1:$rgw_port&region=us-east-1&addressing=path'"
     echo "export ASSETD_TEST_S3_ENDPOINT=http://127.0.0.1:$rgw_port AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret"
     echo "export ASSETD_TEST_RGW_LOG=$dir/log/client.rgw.a.log"
+    echo "export ASSETD_TEST_CEPH_DIR=$dir"
   } >"$dir/env"
   chmod 600 "$dir/env"
   cat "$dir/env"
   log "RGW up on http://127.0.0.1:$rgw_port (cluster in $dir, ${SECONDS}s)"
   trap - EXIT
+}
+
+# Starts radosgw of the cluster in DIR (its port is in ceph.conf) and waits
+# up to SECS seconds until it answers HTTP.
+start_rgw() {
+  local d=$1 secs=$2 port
+  port=$(sed -n 's/^rgw_frontends = beast endpoint=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$d/ceph.conf")
+  [ -n "$port" ] || { log "no RGW port in $d/ceph.conf"; return 1; }
+  radosgw -c "$d/ceph.conf" -f -n client.rgw.a </dev/null >>"$d/log/rgw.out" 2>&1 &
+  echo $! >"$d/pids/rgw"
+  wait_for "$secs" "the RADOS Gateway on 127.0.0.1:$port" \
+    curl -sf --noproxy '*' -o /dev/null "http://127.0.0.1:$port/"
 }
 
 osd_up() {
@@ -206,6 +225,24 @@ case "$cmd" in
   stop)
     [ -d "$dir" ] || exit 0
     stop_cluster "$(cd "$dir" && pwd)"
+    ;;
+  stop-rgw)
+    dir=$(cd "$dir" && pwd)
+    [ -f "$dir/pids/mon" ] || { log "no cluster in $dir"; exit 1; }
+    stop_daemons "$dir" rgw
+    # the port is closed once the process is gone
+    log "radosgw stopped (the monitor and the OSD keep running)"
+    ;;
+  start-rgw)
+    dir=$(cd "$dir" && pwd)
+    [ -f "$dir/pids/mon" ] && kill -0 "$(cat "$dir/pids/mon")" 2>/dev/null ||
+      { log "no cluster running in $dir"; exit 1; }
+    if [ -f "$dir/pids/rgw" ] && kill -0 "$(cat "$dir/pids/rgw")" 2>/dev/null; then
+      log "radosgw is already running"
+      exit 0
+    fi
+    start_rgw "$dir" 60
+    log "radosgw up again"
     ;;
   *) usage ;;
 esac

@@ -13,7 +13,9 @@
  * while the caller fills the next (two part buffers: memory is bounded by
  * about max(threshold, 2 × part_size) per writer, never by the object's
  * size), and commit completes the upload. Any failure, and abort, sends
- * AbortMultipartUpload so no part is left behind. S3 makes a completed
+ * AbortMultipartUpload so no part is left behind; when S3 cannot be
+ * reached for it, and for a remove, the request is queued and sent again
+ * once S3 answers (s3_cleanup.c). S3 makes a completed
  * PUT or upload visible at once and whole, which gives the port's atomic
  * publish; the last commit of two writers on a key wins.
  *
@@ -28,6 +30,14 @@
  * whose connection breaks resumes with a ranged GET from where it was,
  * with If-Match on the first answer's ETag so it never splices two
  * versions of an object.
+ *
+ * Abandoned uploads: a process that dies (or loses S3 and then dies)
+ * between starting a multipart upload and aborting it leaves its parts,
+ * and nobody knows its upload id any more. So open lists the multipart
+ * uploads under the store's prefix and aborts those started more than
+ * abandoned_uploads seconds ago (default a day: far longer than any
+ * upload takes, so another instance's upload in progress is never hit),
+ * the way S3's AbortIncompleteMultipartUpload lifecycle rule would.
  *
  * Buckets: HEAD, PUT and DELETE on other buckets of the same service;
  * bucket_remove(force) first deletes every object and aborts every
@@ -45,12 +55,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "store/blob.h"
 #include "store/s3_int.h"
 #include "util/json.h"
+#include "util/log.h"
 
 extern const ad_blob_ops ad_blob_s3_ops;
 
@@ -65,6 +77,7 @@ extern const ad_blob_ops ad_blob_s3_ops;
 typedef struct s3_blob {
     ad_blob base;
     s3_client cl;
+    s3_cleanup cleanup; /* removals to retry once S3 answers again */
 } s3_blob;
 
 static ad_code oom(ad_error *err)
@@ -178,6 +191,11 @@ static ad_code open_conf(s3_conf *conf, ad_blob **out, bool create, ad_error *er
         free(b);
         return rc;
     }
+    if ((rc = s3_cleanup_init(&b->cleanup, &b->cl, err))) {
+        s3_client_free(&b->cl);
+        free(b);
+        return rc;
+    }
     rc = bucket_head(b, b->cl.conf.bucket, false, &status, err);
     if (!rc && status == 404) {
         if (create) {
@@ -188,6 +206,7 @@ static ad_code open_conf(s3_conf *conf, ad_blob **out, bool create, ad_error *er
         }
     }
     if (rc) {
+        s3_cleanup_close(&b->cleanup);
         s3_client_free(&b->cl);
         free(b);
         return rc;
@@ -196,19 +215,135 @@ static ad_code open_conf(s3_conf *conf, ad_blob **out, bool create, ad_error *er
     return AD_OK;
 }
 
+/* Seconds since the epoch of S3's "2026-11-21T10:59:14.000Z"; -1 if not that. */
+static int64_t iso_time(const char *s)
+{
+    int y, mo, d, h, mi, sec;
+    int64_t days;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6 || mo < 1 ||
+        mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    /* days from 1970-01-01 to y-mo-d (proleptic Gregorian) */
+    y -= mo <= 2;
+    {
+        int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+        int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        days = era * 146097 + doe - 719468;
+    }
+    return days * 86400 + h * 3600 + mi * 60 + sec;
+}
+
+/* Appends "&name=<value encoded>" (or without the '&' first). */
+static bool q_param(ad_buf *q, const char *name, const char *value)
+{
+    return ad_buf_puts(q, q->len ? "&" : "") == AD_OK && ad_buf_puts(q, name) == AD_OK &&
+           ad_buf_puts(q, "=") == AD_OK && s3_uri_encode(q, value, strlen(value), false) == AD_OK;
+}
+
+#define SWEEP_PAGES 50 /* pages of ListMultipartUploads (1000 each) at one open */
+
+/* Aborts the multipart uploads under the prefix started more than
+ * conf.abandoned_s ago (see the header). Failures are logged only. */
+static void sweep_abandoned(s3_blob *b)
+{
+    char key[S3_KEY_MAX + 1], id[UPLOADID_MAX], when[64], what[WHAT_MAX];
+    char kmark[S3_KEY_MAX + 1] = "", imark[UPLOADID_MAX] = "", trunc[8];
+    int64_t now = (int64_t)time(NULL);
+    size_t aborted = 0, seen = 0;
+    ad_error err = {0};
+    ad_code rc = AD_OK;
+    ad_buf xml, q, dq;
+    if (!b->cl.conf.abandoned_s) return;
+    ad_buf_init(&xml, S3_XML_MAX);
+    ad_buf_init(&q, 4 * S3_KEY_MAX + 256);
+    ad_buf_init(&dq, 3 * UPLOADID_MAX + 32);
+    for (int page = 0; !rc && page < SWEEP_PAGES; page++) {
+        /* parameters in SigV4's canonical (sorted) order */
+        s3_req rq = {.method = "GET", .xml = &xml};
+        size_t pos = 0, start, end;
+        ad_buf_reset(&q);
+        if ((kmark[0] && !q_param(&q, "key-marker", kmark)) ||
+            !q_param(&q, "max-uploads", "1000") ||
+            (b->cl.conf.prefix[0] && !q_param(&q, "prefix", b->cl.conf.prefix)) ||
+            (imark[0] && !q_param(&q, "upload-id-marker", imark)) || !q_param(&q, "uploads", "")) {
+            rc = ad_fail(&err, AD_E_NOMEM, "out of memory");
+            break;
+        }
+        rq.query = q.data;
+        s3_what(what, sizeof(what), "GET (list multipart uploads)", b->cl.conf.bucket, NULL);
+        rc = s3_perform(&b->cl, NULL, &rq, what, &err);
+        if (!rc && rq.status != 200) rc = s3_fail(&b->cl, &rq, what, &err);
+        s3_req_free(&rq);
+        while (!rc && s3_xml_element(xml.data, xml.len, &pos, "Upload", &start, &end) == 1) {
+            size_t p1 = 0, p2 = 0, p3 = 0;
+            int64_t t;
+            const char *u = xml.data + start;
+            seen++;
+            if (s3_xml_next(u, end - start, &p1, "Key", key, sizeof(key)) != 1 ||
+                s3_xml_next(u, end - start, &p2, "UploadId", id, sizeof(id)) != 1 ||
+                s3_xml_next(u, end - start, &p3, "Initiated", when, sizeof(when)) != 1 ||
+                (t = iso_time(when)) < 0 || now - t <= b->cl.conf.abandoned_s)
+                continue;
+            ad_buf_reset(&dq);
+            if (!q_param(&dq, "uploadId", id)) continue;
+            {
+                s3_req del = {.method = "DELETE", .key = key, .query = dq.data};
+                ad_error derr = {0};
+                ad_code drc;
+                s3_what(what, sizeof(what), "DELETE (abort multipart upload)", b->cl.conf.bucket,
+                        key);
+                drc = s3_perform(&b->cl, NULL, &del, what, &derr);
+                if (!drc && del.status != 204 && del.status != 200 && del.status != 404)
+                    drc = s3_fail(&b->cl, &del, what, &derr);
+                s3_req_free(&del);
+                if (drc)
+                    ad_log(AD_LOG_WARN,
+                           "msg=\"cannot abort an abandoned multipart upload\" "
+                           "error=\"%s\"",
+                           derr.msg);
+                else
+                    aborted++;
+            }
+        }
+        pos = 0;
+        if (rc || s3_xml_next(xml.data, xml.len, &pos, "IsTruncated", trunc, sizeof(trunc)) != 1 ||
+            strcmp(trunc, "true") != 0)
+            break;
+        pos = 0;
+        if (s3_xml_next(xml.data, xml.len, &pos, "NextKeyMarker", kmark, sizeof(kmark)) != 1) break;
+        pos = 0;
+        if (s3_xml_next(xml.data, xml.len, &pos, "NextUploadIdMarker", imark, sizeof(imark)) != 1)
+            imark[0] = '\0';
+    }
+    if (rc)
+        ad_log(AD_LOG_WARN, "msg=\"cannot look for abandoned multipart uploads\" error=\"%s\"",
+               err.msg);
+    else if (aborted)
+        ad_log(AD_LOG_INFO,
+               "msg=\"aborted abandoned multipart uploads\" count=%zu listed=%zu older_than_s=%ld",
+               aborted, seen, b->cl.conf.abandoned_s);
+    ad_buf_free(&xml);
+    ad_buf_free(&q);
+    ad_buf_free(&dq);
+}
+
 static ad_code s3_open(const char *url, ad_blob **out, ad_error *err)
 {
     s3_conf conf;
     ad_code rc;
     *out = NULL;
     if ((rc = s3_conf_parse(url, &conf, err))) return rc;
-    return open_conf(&conf, out, true, err);
+    rc = open_conf(&conf, out, true, err);
+    if (!rc) sweep_abandoned((s3_blob *)*out);
+    return rc;
 }
 
 static void s3_close(ad_blob *base)
 {
     s3_blob *b = (s3_blob *)base;
     if (!b) return;
+    s3_cleanup_close(&b->cleanup); /* a last try of what S3 refused while away */
     s3_client_free(&b->cl);
     free(b);
 }
@@ -222,6 +357,7 @@ static ad_code s3_ping(ad_blob *base, ad_error *err)
         rc = ad_fail(err, AD_E_UNAVAILABLE, "S3 bucket %s does not exist any more",
                      b->cl.conf.bucket);
     if (rc && err) err->code = AD_E_UNAVAILABLE;
+    if (!rc) s3_cleanup_kick(&b->cleanup); /* back: retry the removals now */
     return rc ? AD_E_UNAVAILABLE : AD_OK;
 }
 
@@ -302,6 +438,9 @@ static ad_code s3_remove(ad_blob *base, const char *key, ad_error *err)
     if (!rc && rq.status != 204 && rq.status != 200 && rq.status != 404)
         rc = s3_fail(&b->cl, &rq, what, err);
     s3_req_free(&rq);
+    /* S3 away: the caller hears of the failure, and the DELETE is sent
+     * again once S3 answers (s3_cleanup.c) */
+    if (rc == AD_E_UNAVAILABLE) s3_cleanup_add(&b->cleanup, k, NULL);
     return rc;
 }
 
@@ -358,6 +497,7 @@ static ad_code s3_writer_open(ad_blob *base, const char *key, ad_blob_writer **o
         return rc;
     }
     w->b = b;
+    s3_cleanup_forget(&b->cleanup, w->key); /* a late retried DELETE must not hit this one */
     w->slots = calloc((size_t)b->cl.conf.parallel, sizeof(*w->slots));
     if (!w->slots) {
         free(w);
@@ -624,8 +764,10 @@ static void w_cancel(ad_blob_writer *w)
                 w->key);
         if (!rc) rc = s3_perform(&w->b->cl, w->k, &rq, what, &e);
         if (!rc && rq.status != 204 && rq.status != 200 && rq.status != 404)
-            s3_fail(&w->b->cl, &rq, what, &e);
+            rc = s3_fail(&w->b->cl, &rq, what, &e);
         s3_req_free(&rq);
+        /* S3 away: the parts would stay; abort again once it answers */
+        if (rc == AD_E_UNAVAILABLE) s3_cleanup_add(&w->b->cleanup, w->key, w->query);
         w->multipart = false;
     }
 }

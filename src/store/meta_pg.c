@@ -15,6 +15,11 @@
  *       parsed document, see insert_doc), indexed with GIN jsonb_path_ops;
  *       seq (identity) is creation order; id is unique (COLLATE "C": byte
  *       order, as the embedded store sorts).
+ *   asset_values(seq, path, num, str)
+ *       the numbers (every path) and the fixed queries' strings of each
+ *       document, kept by a trigger on assets; btree-indexed so ranges and
+ *       common values with a LIMIT do not scan every document (see
+ *       values_sql and meta_pg_sql.c).
  *   records(ns, key, rev, mtime, json)   the record slots.
  *   assetd_schema(version)
  *
@@ -29,7 +34,10 @@
  * early reads on for a few milliseconds (the end of a LIMIT is usually in
  * flight) and only then cancels its query (PQcancel, a connection of its
  * own). Each connection keeps the last QUERY_CACHE list queries prepared:
- * their SQL depends only on the filter's shape, never on its values.
+ * their SQL depends only on the filter's shape, never on its values; they
+ * run with their generic plan, except those whose best plan depends on
+ * the values (a range narrowed through asset_values), which are sent
+ * unprepared and planned with their values each time (set_plan_mode).
  *
  * Connections come from a pool (mutex + condition variable) of at most
  * pool_max; a caller waits up to POOL_WAIT_S for one, then gets
@@ -95,10 +103,15 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET] = "SELECT body, rev, mtime FROM assets WHERE id = $1",
-    [ST_INSERT] = "INSERT INTO assets(id, rev, mtime, body, doc) VALUES ($1, 1, " NOW
-                  ", $2, $3::jsonb) ON CONFLICT (id) DO NOTHING RETURNING rev",
+    /* $4/$5: the rows of asset_values for the trigger (see meta_pg_values.c),
+     * set before the row is written and so before the trigger runs */
+    [ST_INSERT] = "INSERT INTO assets(id, rev, mtime, body, doc) SELECT $1, 1, " NOW
+                  ", $2, $3::jsonb FROM (SELECT pg_catalog.set_config('assetd.values', $4, true)"
+                  " AS v) s WHERE s.v IS NOT NULL ON CONFLICT (id) DO NOTHING RETURNING rev",
     [ST_UPDATE] = "UPDATE assets SET body = $2, doc = $3::jsonb, rev = rev + 1, mtime = " NOW
-                  " WHERE id = $1 AND ($4::bigint < 0 OR rev = $4::bigint) RETURNING rev",
+                  " FROM (SELECT pg_catalog.set_config('assetd.values', $5, true) AS v) s"
+                  " WHERE id = $1 AND s.v IS NOT NULL AND ($4::bigint < 0 OR rev = $4::bigint)"
+                  " RETURNING rev",
     [ST_DELETE] = "DELETE FROM assets WHERE id = $1 AND ($2::bigint < 0 OR rev = $2::bigint)"
                   " RETURNING rev",
     [ST_REV] = "SELECT rev FROM assets WHERE id = $1",
@@ -145,11 +158,89 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS assetd_schema (version int NOT NULL);"
     "INSERT INTO assetd_schema SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM assetd_schema);";
 
-/* Is the assets table missing, and can the server compress with lz4? */
+/* The value table (see meta_pg_sql.c for how queries use it): one row per
+ * distinct (path, number) of a document — every dotted path of at most
+ * PG_VALUES_PATH_MAX bytes, arrays at any level walked through, so it
+ * holds at least every value MongoDB's traversal reaches — and per
+ * (path, string) for the fixed-query paths; multi marks the numbers of a
+ * path under which the document has more than one. A trigger keeps it in step
+ * with assets in the same statement, whoever writes (another assetd
+ * version, psql). Extended statistics on (path, str) tell the planner how
+ * common a value is under a path (the columns are far from independent).
+ * The trigger function runs with the search_path of its creation (the
+ * store's schema), not the writer's. Made once, with a backfill, when the
+ * table is missing (stores made before it existed). */
+#define XSTR(x) STR(x)
+#define STR(x)  #x
+/* clang-format off */
+static const char *const values_sql =
+    "CREATE TABLE asset_values (seq bigint NOT NULL, path text COLLATE \"C\" NOT NULL,"
+    " num numeric, str text COLLATE \"C\", multi boolean NOT NULL DEFAULT false);"
+    "CREATE INDEX asset_values_num ON asset_values (path, num, seq) WHERE num IS NOT NULL;"
+    "CREATE INDEX asset_values_str ON asset_values (path, str, seq) WHERE str IS NOT NULL;"
+    "CREATE INDEX asset_values_seq ON asset_values (seq);"
+    "CREATE INDEX asset_values_multi ON asset_values (path, seq) WHERE multi;"
+    "CREATE STATISTICS asset_values_path_str (mcv) ON path, str FROM asset_values;"
+    "CREATE STATISTICS asset_values_path_num (mcv) ON path, num FROM asset_values;"
+    "CREATE TRIGGER assets_values AFTER INSERT OR DELETE OR UPDATE OF doc ON assets"
+    " FOR EACH ROW EXECUTE FUNCTION assetd_values_sync();"
+    "INSERT INTO asset_values (seq, path, num, str, multi)"
+    " SELECT a.seq, v.path, v.num, v.str, v.multi FROM assets a, assetd_values(a.doc) v;";
+
+/* The value table's functions, (re)made at every open before values_sql:
+ * a newer assetd brings its version of them to an existing store. */
+static const char *const values_fn_sql =
+    "CREATE OR REPLACE FUNCTION assetd_values(d jsonb)"
+    " RETURNS TABLE(path text, num numeric, str text, multi boolean)"
+    " LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$"
+    " WITH RECURSIVE w(path, v) AS ("
+    "   SELECT e.key, e.value FROM jsonb_each(d) e"
+    "   UNION ALL"
+    "   SELECT CASE WHEN c.key IS NULL THEN w.path ELSE w.path || '.' || c.key END, c.value"
+    "   FROM w CROSS JOIN LATERAL ("
+    "     SELECT o.key, o.value FROM jsonb_each("
+    "       CASE WHEN jsonb_typeof(w.v) = 'object' THEN w.v END) o"
+    "     UNION ALL"
+    "     SELECT NULL, a.value FROM jsonb_array_elements("
+    "       CASE WHEN jsonb_typeof(w.v) = 'array' THEN w.v END) a) c"
+    "   WHERE octet_length(w.path) <= " XSTR(PG_VALUES_PATH_MAX) ")"
+    " SELECT d.path, d.num, d.str,"
+    "   d.num IS NOT NULL AND count(d.num) OVER (PARTITION BY d.path) > 1"
+    " FROM (SELECT DISTINCT w.path,"
+    "   CASE WHEN jsonb_typeof(w.v) = 'number' THEN (w.v #>> '{}')::numeric END AS num,"
+    "   CASE WHEN jsonb_typeof(w.v) = 'string' THEN w.v #>> '{}' END AS str"
+    "  FROM w WHERE octet_length(w.path) <= " XSTR(PG_VALUES_PATH_MAX) " AND"
+    "   (jsonb_typeof(w.v) = 'number' OR (jsonb_typeof(w.v) = 'string'"
+    "    AND octet_length(w.v #>> '{}') <= " XSTR(PG_VALUES_STR_MAX)
+    "    AND w.path IN (" PG_VALUES_STR_PATHS_SQL ")))) d"
+    " $f$;"
+    "CREATE OR REPLACE FUNCTION assetd_values_sync() RETURNS trigger LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $f$"
+    " DECLARE given text := current_setting('assetd.values', true);"
+    " BEGIN"
+    "   IF TG_OP <> 'INSERT' THEN DELETE FROM asset_values WHERE seq = OLD.seq; END IF;"
+    "   IF TG_OP <> 'DELETE' THEN"
+    "     IF coalesce(given, '') <> '' THEN"
+    "       PERFORM set_config('assetd.values', '', true);"
+    "       INSERT INTO asset_values (seq, path, num, str, multi)"
+    "         SELECT NEW.seq, x.p, x.n, x.s, coalesce(x.m, false)"
+    "         FROM jsonb_to_recordset(given::jsonb) AS x(p text, n numeric, s text, m boolean);"
+    "     ELSE"
+    "       INSERT INTO asset_values (seq, path, num, str, multi)"
+    "         SELECT NEW.seq, v.path, v.num, v.str, v.multi FROM assetd_values(NEW.doc) v;"
+    "     END IF;"
+    "   END IF;"
+    "   RETURN NULL;"
+    " END $f$;";
+/* clang-format on */
+
+/* Is the assets table missing, can the server compress with lz4, is the
+ * value table missing? */
 static const char *const probe_sql =
     "SELECT to_regclass('assets') IS NULL,"
     " current_setting('server_version_num')::int >= 140000 AND EXISTS (SELECT 1 FROM"
-    " pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))";
+    " pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)),"
+    " to_regclass('asset_values') IS NULL";
 
 /* A list query prepared on a connection: the SQL of a filter depends only
  * on the filter's shape (values are parameters), so the fixed queries and
@@ -163,6 +254,7 @@ typedef struct pconn {
     PGconn *pg;
     unsigned prepared; /* bit i: stmt_sql[i] is prepared on this connection */
     bool reused;       /* came from the idle list (may have gone stale) */
+    bool custom_plans; /* plan_cache_mode is force_custom_plan (see set_plan_mode) */
     prepared_query queries[QUERY_CACHE];
     unsigned next_slot, next_id;
     struct pconn *next;
@@ -252,6 +344,27 @@ static void ignore_notice(void *arg, const char *message)
 }
 
 /* Opens a connection, sets its search_path and checks the server. */
+/* Prepared lists keep their generic plan (force_generic_plan): the value
+ * table's join (see meta_pg_sql.c) is right for any value, and "auto"
+ * would plan again on every call of a list without LIMIT, whose custom
+ * plans look cheaper than the generic one. A list whose best plan depends
+ * on its values (a range narrowed through asset_values) is sent
+ * unprepared under force_custom_plan (an unnamed statement too follows
+ * plan_cache_mode). The mode is switched only when it changes: one round
+ * trip. */
+static ad_code set_plan_mode(pconn *c, bool custom, ad_error *err)
+{
+    PGresult *r = PQexec(c->pg, custom ? "SET plan_cache_mode = force_custom_plan"
+                                       : "SET plan_cache_mode = force_generic_plan");
+    ad_code rc = AD_OK;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        rc = pg_fail(c->pg, r, err, "setting plan_cache_mode");
+    else
+        c->custom_plans = custom;
+    PQclear(r);
+    return rc;
+}
+
 static ad_code conn_new(pg_meta *m, pconn **out, ad_error *err)
 {
     /* our defaults first: keywords in the URI override them; the client
@@ -284,6 +397,13 @@ static ad_code conn_new(pg_meta *m, pconn **out, ad_error *err)
                 enc ? enc : "(unknown)");
         conn_free(c);
         return AD_E_BACKEND;
+    }
+    {
+        ad_code rc = set_plan_mode(c, false, err);
+        if (rc) {
+            conn_free(c);
+            return rc;
+        }
     }
     if (m->schema) {
         char path[SCHEMA_MAX + 3];
@@ -548,6 +668,8 @@ static ad_code setup(pg_meta *m, pconn *c, ad_error *err)
         snprintf(sql, sizeof(sql), ASSETS_SQL, lz4, lz4);
         ok = exec_ddl(c, sql, &rc, err);
     }
+    if (ok) ok = exec_ddl(c, values_fn_sql, &rc, err);
+    if (ok && strcmp(PQgetvalue(r, 0, 2), "t") == 0) ok = exec_ddl(c, values_sql, &rc, err);
     PQclear(r);
     if (ok) ok = exec_ddl(c, schema_sql, &rc, err);
     if (ok) ok = exec_ddl(c, "COMMIT", &rc, err);
@@ -659,19 +781,32 @@ static ad_code write_doc(pg_meta *m, enum stmt_id id, const char *asset_id, cons
                          size_t len, const json_t *doc, int64_t expect, PGresult **r, ad_error *err)
 {
     char rev[24];
+    json_t *parsed = doc ? NULL : json_loadb(json, len, 0, NULL);
     char *copy = query_copy(json, len, doc);
-    const char *vals[4] = {asset_id, json, copy, rev};
-    int lens[4] = {0, (int)len, 0, 0}, fmts[4] = {0, 1, 0, 0};
+    char *values = pg_values_json(doc ? doc : parsed); /* "" lets the trigger walk */
+    const char *vals[5] = {asset_id, json, copy, rev, values};
+    int lens[5] = {0, (int)len, 0, 0, 0}, fmts[5] = {0, 1, 0, 0, 0};
     ad_code rc;
-    if (!copy) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    json_decref(parsed);
+    if (!copy || !values) {
+        free(copy);
+        free(values);
+        return ad_fail(err, AD_E_NOMEM, "out of memory");
+    }
     if (len > INT32_MAX) {
         free(copy);
+        free(values);
         return ad_fail(err, AD_E_TOO_LARGE, "document too large");
     }
     snprintf(rev, sizeof(rev), "%lld", (long long)expect);
-    rc = run(m, id, id == ST_INSERT ? 3 : 4, vals, lens, fmts, false, r, err,
-             id == ST_INSERT ? "inserting an asset" : "replacing an asset");
+    if (id == ST_INSERT) { /* $1 $2 $3 $4=values */
+        vals[3] = values;
+        rc = run(m, id, 4, vals, lens, fmts, false, r, err, "inserting an asset");
+    } else {
+        rc = run(m, id, 5, vals, lens, fmts, false, r, err, "replacing an asset");
+    }
     free(copy);
+    free(values);
     return rc;
 }
 
@@ -797,10 +932,17 @@ static ad_code pg_find(ad_meta *base, const ad_query *qr, ad_meta_cursor **out, 
         rc = ad_fail(err, AD_E_FILTER, "filter has too many values to send to PostgreSQL");
     if (!rc && !(cur = calloc(1, sizeof(*cur)))) rc = ad_fail(err, AD_E_NOMEM, "out of memory");
     if (!rc) rc = conn_get(m, &cur->c, err);
-    if (!rc) rc = prepare_query(cur->c, q.sql.data, name, sizeof(name), err);
-    if (!rc && (!PQsendQueryPrepared(cur->c->pg, name, (int)q.n, (const char *const *)q.vals, NULL,
-                                     NULL, 0) ||
-                !PQsetSingleRowMode(cur->c->pg)))
+    if (!rc && q.one_shot != cur->c->custom_plans) rc = set_plan_mode(cur->c, q.one_shot, err);
+    if (!rc && !q.one_shot) rc = prepare_query(cur->c, q.sql.data, name, sizeof(name), err);
+    if (!rc && q.one_shot &&
+        !PQsendQueryParams(cur->c->pg, q.sql.data, (int)q.n, NULL, (const char *const *)q.vals,
+                           NULL, NULL, 0))
+        rc = pg_fail(cur->c->pg, NULL, err, "starting a list");
+    else if (!rc && !q.one_shot &&
+             !PQsendQueryPrepared(cur->c->pg, name, (int)q.n, (const char *const *)q.vals, NULL,
+                                  NULL, 0))
+        rc = pg_fail(cur->c->pg, NULL, err, "starting a list");
+    if (!rc && !PQsetSingleRowMode(cur->c->pg))
         rc = pg_fail(cur->c->pg, NULL, err, "starting a list");
     pg_sql_free(&q);
     if (rc) {

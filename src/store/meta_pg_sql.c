@@ -45,9 +45,32 @@
  * cannot be narrowed and becomes TRUE.
  *
  * Equality with asset_id uses the id column (unique btree), which the
- * adapter keeps equal to the document's asset_id. The fixed queries
- * (profiles.asset_type, …) are "doc @? jsonpath" tests, which the GIN
- * jsonb_path_ops index on doc answers.
+ * adapter keeps equal to the document's asset_id. Other equalities are
+ * "doc @? jsonpath" tests, which the GIN jsonb_path_ops index on doc
+ * answers.
+ *
+ * The value table (asset_values, kept by a trigger; see meta_pg.c) holds,
+ * per document, every number under every dotted path (arrays at any level
+ * walked through, path at most PG_VALUES_PATH_MAX bytes) and the strings of
+ * the fixed-query paths (PG_VALUES_STR_PATHS, at most PG_VALUES_STR_MAX bytes),
+ * with btree indexes on (path, num, seq) and (path, str, seq). A number
+ * range ($gt $gte $lt $lte), and equality with a string on a fixed-query
+ * path, at the top level and not under a negation, is written
+ *     (a.seq IN (SELECT seq FROM asset_values WHERE path = … AND num >= …)
+ *      AND jsonb_path_exists(a.doc, <the same jsonpath>, '{}', true))
+ * The first half is a superset of the second (any value MongoDB's
+ * traversal reaches is in the table), so the conjunction is exactly the
+ * jsonpath test; it gives the planner a btree to drive from: a range is
+ * an index range instead of a scan of every document (GIN answers no
+ * ranges), and a common value with a small LIMIT walks (path, str, seq)
+ * in creation order and stops, instead of reading every match through
+ * GIN and sorting (with extended statistics on (path, str) the planner
+ * knows how common the value is). A string equality at the top (the
+ * fixed queries) is a JOIN instead (see find_driver), and a lower and an
+ * upper bound on one path one range (see narrow_pair). jsonb_path_exists(…, silent true) is
+ * @? as a function, which GIN does not answer, so the planner does not
+ * pick the GIN index for the same test. At most NARROW_MAX such
+ * subqueries per statement (the first ones); other tests stay as they are.
  */
 #include <math.h>
 #include <stdint.h>
@@ -61,6 +84,9 @@
 #define SQL_MAX       (64u << 20)        /* bytes of generated SQL or of one jsonpath */
 #define INLINE_IN_MAX 32                 /* $in scalars written into one jsonpath (GIN-usable) */
 #define EXACT_NUM_MAX 9007199254740992.0 /* 2^53: numbers compared exactly below it */
+/* asset_values subqueries in one statement: each is a semi-join, and the
+ * planner's search over many of them (a $and of ranges) took minutes */
+#define NARROW_MAX 2
 
 static const char TOP[] = "a.doc"; /* the document column; compared by address */
 
@@ -373,18 +399,77 @@ static void emit_missing(pg_sql *q, const char *x, const char *path, size_t n)
     put_jp(q, x, " @@ ", &j);
 }
 
+/* Can asset_values narrow "path op v" (see the header)? Only at the top,
+ * not negated (NOT (C AND P) is NOT P, so it would be right but useless),
+ * for paths the table keeps; numbers for ranges, strings of the fixed
+ * queries for equality. */
+static bool in_values(const pg_sql *q, const char *x, const char *path, size_t n, const char *op,
+                      const json_t *v)
+{
+    static const char *const str_paths[] = {PG_VALUES_STR_PATHS};
+    bool eq = strcmp(op, "==") == 0;
+    if (x != TOP || q->neg || n == 0 || q->narrowed >= NARROW_MAX ||
+        strlen(path) > PG_VALUES_PATH_MAX)
+        return false;
+    if (json_is_number(v)) return !eq;
+    if (!json_is_string(v) || !eq || json_string_length(v) > PG_VALUES_STR_MAX ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        return false;
+    for (size_t i = 0; i < sizeof(str_paths) / sizeof(str_paths[0]); i++)
+        if (strcmp(path, str_paths[i]) == 0) return true;
+    return false;
+}
+
+/* Is the predicate with these path and value narrowed by the statement's
+ * join or range prefix? (Its own nodes' pointers, not equal copies.) */
+static bool covered(const pg_sql *q, const char *path, const json_t *v)
+{
+    for (size_t i = 0; i < q->ncover; i++)
+        if (q->cover[i]->path == path && q->cover[i]->arg == v) return true;
+    return false;
+}
+
 /* A scalar comparison on every value the path yields (never an array). */
 static void emit_compare(pg_sql *q, const char *x, const char *path, size_t n, const char *op,
                          const json_t *v)
 {
     jp j;
+    bool narrow = in_values(q, x, path, n, op, v);
     jp_filter_open(&j, path, n);
     jp_puts(&j, "@.type() != \"array\" && @ ");
     jp_puts(&j, op);
     jp_puts(&j, " ");
     jp_literal(&j, v);
     jp_puts(&j, ")");
-    put_jp(q, x, " @? ", &j);
+    if (covered(q, path, v)) {
+        /* narrowed once for the whole statement (see pg_sql_find) */
+        put(q, "jsonb_path_exists(");
+        put_jp(q, x, ", ", &j);
+        put(q, ", '{}', true)");
+        return;
+    }
+    if (!narrow) {
+        put_jp(q, x, " @? ", &j);
+        return;
+    }
+    if (!q->dry) {
+        q->narrowed++;
+        q->one_shot = true; /* a range's best plan depends on its bounds */
+    }
+    put(q, "(a.seq IN (SELECT av.seq FROM asset_values av WHERE av.path = ");
+    param(q, strdup(path), "::text");
+    if (json_is_number(v)) {
+        put(q, " AND av.num ");
+        put(q, op);
+        put(q, " ");
+        param(q, dump_value(v), "::numeric");
+    } else {
+        put(q, " AND av.str = ");
+        param(q, strdup(json_string_value(v)), "::text");
+    }
+    put(q, ") AND jsonb_path_exists(");
+    put_jp(q, x, ", ", &j);
+    put(q, ", '{}', true))");
 }
 
 /* Some value the path yields has one of the jsonpath types in `types`
@@ -928,7 +1013,9 @@ static bool emit_negative(pg_sql *q, const ad_filter *f, ad_fop op, const char *
         }
     }
     put(q, "NOT (");
+    q->neg++;
     exact = emit_positive(q, f, op, x, n);
+    q->neg--;
     put(q, ")");
     return exact;
 }
@@ -972,8 +1059,8 @@ static bool emit_kids(pg_sql *q, const ad_filter *f, const char *x, const char *
  * inside it do not start dry passes of their own. */
 static bool emit_none_of(pg_sql *q, const ad_filter *f, const char *x)
 {
+    bool exact;
     if (!q->dry) {
-        bool exact;
         q->dry++;
         exact = emit_kids(q, f, x, " OR ");
         q->dry--;
@@ -983,7 +1070,10 @@ static bool emit_none_of(pg_sql *q, const ad_filter *f, const char *x)
         }
     }
     put(q, "NOT ");
-    return emit_kids(q, f, x, " OR ");
+    q->neg++;
+    exact = emit_kids(q, f, x, " OR ");
+    q->neg--;
+    return exact;
 }
 
 static bool emit_node(pg_sql *q, const ad_filter *f, const char *x)
@@ -1045,6 +1135,98 @@ static void emit_order(pg_sql *q, const ad_query *qr)
     put(q, ", a.seq");
 }
 
+/* The equality f joins with asset_values in FROM, if it can: a string on
+ * a fixed-query path, the filter itself or a kid of its top $and (so every
+ * match has exactly one row (path, str, seq) there: no duplicates). The
+ * join walks the (path, str, seq) index in creation order, which is the
+ * order of the answer: with a LIMIT it stops after that many matches,
+ * whatever plan a prepared statement keeps. */
+static bool driver_ok(const pg_sql *q, const ad_filter *f)
+{
+    return f->op == AD_FOP_EQ && f->path && json_is_string(f->arg) &&
+           first_index_part(f->path, 1) == SIZE_MAX &&
+           in_values(q, TOP, f->path, path_nparts(f->path), "==", f->arg);
+}
+
+static const ad_filter *find_driver(const pg_sql *q, const ad_filter *f)
+{
+    if (driver_ok(q, f)) return f;
+    for (size_t i = 0; f->op == AD_FOP_AND && i < f->nkids; i++)
+        if (driver_ok(q, f->kids[i])) return f->kids[i];
+    return NULL;
+}
+
+/* The predicates that are conjuncts of f (f, or below $and only), up to
+ * cap of them. */
+static size_t conjuncts(const ad_filter *f, const ad_filter **out, size_t n, size_t cap)
+{
+    if (f->op == AD_FOP_AND) {
+        for (size_t i = 0; i < f->nkids; i++) n = conjuncts(f->kids[i], out, n, cap);
+        return n;
+    }
+    if (f->path && n < cap) out[n++] = f;
+    return n;
+}
+
+static const char *range_op(ad_fop op)
+{
+    return op == AD_FOP_GT ? ">" : op == AD_FOP_GTE ? ">=" : op == AD_FOP_LT ? "<" : "<=";
+}
+
+/* A number bound asset_values can narrow: 1 lower, 2 upper, 0 neither. */
+static int bound_kind(const pg_sql *q, const ad_filter *f)
+{
+    bool lower = f->op == AD_FOP_GT || f->op == AD_FOP_GTE;
+    if (!lower && f->op != AD_FOP_LT && f->op != AD_FOP_LTE) return 0;
+    if (!json_is_number(f->arg) || !exact_number(f->arg) ||
+        first_index_part(f->path, 1) != SIZE_MAX ||
+        !in_values(q, TOP, f->path, path_nparts(f->path), range_op(f->op), f->arg))
+        return 0;
+    return lower ? 1 : 2;
+}
+
+/* A lower and an upper number bound on one path, both conjuncts of the
+ * filter ({p: {$gte: a, $lt: b}}): one index range for both. A document
+ * with one number under p matches both only if that number is in [a, b);
+ * one with several (multi) may match with two different numbers, so those
+ * are candidates whatever their values:
+ *   a.seq IN (SELECT … WHERE path = p AND ((num >= a AND num < b) OR multi))
+ * (the planner ORs the (path, num, seq) range with the partial index on
+ * multi). Separate semi-joins for the two bounds would each read all the
+ * numbers on their side of the bound. */
+static void narrow_pair(pg_sql *q, const ad_filter *root)
+{
+    const ad_filter *c[64], *lo = NULL, *hi = NULL;
+    size_t n = conjuncts(root, c, 0, sizeof(c) / sizeof(c[0]));
+    for (size_t i = 0; i < n && !(lo && hi); i++) {
+        int k = bound_kind(q, c[i]);
+        lo = NULL, hi = NULL;
+        if (!k) continue;
+        for (size_t j = i + 1; j < n; j++)
+            if (bound_kind(q, c[j]) == 3 - k && strcmp(c[i]->path, c[j]->path) == 0) {
+                lo = k == 1 ? c[i] : c[j];
+                hi = k == 1 ? c[j] : c[i];
+                break;
+            }
+    }
+    if (!lo || !hi) return;
+    q->narrowed++;
+    q->one_shot = true;
+    q->cover[q->ncover++] = lo;
+    q->cover[q->ncover++] = hi;
+    put(q, "a.seq IN (SELECT av.seq FROM asset_values av WHERE av.path = ");
+    param(q, strdup(lo->path), "::text");
+    put(q, " AND ((av.num ");
+    put(q, range_op(lo->op));
+    put(q, " ");
+    param(q, dump_value(lo->arg), "::numeric");
+    put(q, " AND av.num ");
+    put(q, range_op(hi->op));
+    put(q, " ");
+    param(q, dump_value(hi->arg), "::numeric");
+    put(q, ") OR av.multi)) AND ");
+}
+
 ad_code pg_sql_find(pg_sql *q, const ad_query *qr, bool *exact, ad_error *err)
 {
     bool by_field = qr->sort_path && strcmp(qr->sort_path, "asset_id") != 0;
@@ -1060,7 +1242,16 @@ ad_code pg_sql_find(pg_sql *q, const ad_query *qr, bool *exact, ad_error *err)
         param(q, strdup(qr->sort_path), "::text");
         put(q, ", '.') AS v) s");
     }
+    if ((q->driver = find_driver(q, qr->filter))) {
+        q->narrowed++;
+        q->cover[q->ncover++] = q->driver;
+        put(q, " JOIN asset_values av0 ON av0.seq = a.seq AND av0.path = ");
+        param(q, strdup(q->driver->path), "::text");
+        put(q, " AND av0.str = ");
+        param(q, strdup(json_string_value(q->driver->arg)), "::text");
+    }
     put(q, " WHERE ");
+    narrow_pair(q, qr->filter);
     *exact = emit_node(q, qr->filter, TOP);
     emit_order(q, qr);
     if (*exact) {

@@ -13,6 +13,8 @@
  *   retries=4                        attempts after the first (0 .. 20)
  *   connect_timeout=10               seconds
  *   stall_timeout=60                 seconds without a byte moving
+ *   abandoned_uploads=86400          seconds: older multipart uploads under the
+ *                                    prefix are aborted at open (0: never)
  *   credentials=FILE, profile=NAME   an AWS shared credentials file
  *
  * Credentials come from the URL's userinfo (percent-encoded), else the
@@ -149,13 +151,14 @@ static ad_code set_endpoint(s3_conf *c, const char *v, ad_error *err)
 typedef struct params {
     char *endpoint, *region, *addressing, *credentials, *profile;
     char *part_size, *threshold, *parallel, *retries, *connect_timeout, *stall_timeout;
+    char *abandoned;
 } params;
 
 static void params_free(params *p)
 {
     free(p->endpoint), free(p->region), free(p->addressing), free(p->credentials);
     free(p->profile), free(p->part_size), free(p->threshold), free(p->parallel), free(p->retries);
-    free(p->connect_timeout), free(p->stall_timeout);
+    free(p->connect_timeout), free(p->stall_timeout), free(p->abandoned);
 }
 
 static ad_code parse_params(const char *q, params *p, ad_error *err)
@@ -175,6 +178,7 @@ static ad_code parse_params(const char *q, params *p, ad_error *err)
         {"retries", offsetof(params, retries)},
         {"connect_timeout", offsetof(params, connect_timeout)},
         {"stall_timeout", offsetof(params, stall_timeout)},
+        {"abandoned_uploads", offsetof(params, abandoned)},
     };
     while (*q) {
         size_t n = strcspn(q, "&"), k = strcspn(q, "=");
@@ -194,7 +198,8 @@ static ad_code parse_params(const char *q, params *p, ad_error *err)
             return ad_fail(err, AD_E_BAD_REQUEST,
                            "S3 URL: unknown parameter \"%s\" (known: endpoint, region, "
                            "addressing, part_size, multipart_threshold, parallel, retries, "
-                           "connect_timeout, stall_timeout, credentials, profile)",
+                           "connect_timeout, stall_timeout, abandoned_uploads, credentials, "
+                           "profile)",
                            name);
         free(*slot);
         if (!(*slot = decode(q + k + 1, n - k - 1)))
@@ -441,6 +446,12 @@ static ad_code parse(const char *url, s3_conf *c, params *p, ad_error *err)
     if (p->stall_timeout) {
         if ((rc = parse_number("stall_timeout", p->stall_timeout, 1, 3600, &v, err))) return rc;
         c->stall_timeout_s = (long)v;
+    }
+    c->abandoned_s = 86400;
+    if (p->abandoned) {
+        if ((rc = parse_number("abandoned_uploads", p->abandoned, 0, 366 * 86400, &v, err)))
+            return rc;
+        c->abandoned_s = (long)v;
     }
     if ((rc = find_credentials(c, p, err))) return rc;
     return finish(c, err);

@@ -6,6 +6,7 @@
  *   s3_http.c  one signed request (libcurl, CURLOPT_AWS_SIGV4) with retries,
  *              the pool of connections, error messages from S3's XML
  *   s3_xml.c   the bounded reader of S3's XML answers, URI encoding
+ *   s3_cleanup.c  removals that failed while S3 was away, retried later
  *   blob_s3.c  the port's slots on top of these
  */
 #ifndef ASSETD_STORE_S3_INT_H
@@ -46,6 +47,7 @@ typedef struct s3_conf {
     int retries;        /* attempts after the first */
     long connect_timeout_ms;
     long stall_timeout_s; /* a transfer moving no byte for this long fails */
+    long abandoned_s;     /* multipart uploads older than this are aborted at open (0: never) */
     /* credentials: never logged, never in a message */
     char *access, *secret, *token;
     char *sigv4; /* "aws:amz:<region>:s3" */
@@ -161,6 +163,40 @@ ad_code s3_fail(const s3_client *c, const s3_req *rq, const char *what, ad_error
 
 /* "bucket/key" for messages, cut to fit. */
 void s3_what(char *out, size_t cap, const char *method, const char *bucket, const char *key);
+
+/* ------------------------------------------------------------------------ */
+/* Deferred removals (s3_cleanup.c)                                         */
+/* ------------------------------------------------------------------------ */
+
+typedef struct s3_pending s3_pending;
+
+/* A store's queue of removals to send again once S3 answers, and the
+ * thread that sends them (started with the first entry). */
+typedef struct s3_cleanup {
+    s3_client *cl;
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;
+    s3_pending *head, *tail;
+    size_t count;
+    s3_pending *busy; /* the entry being sent, out of the list */
+    bool ready, started, closing, kicked;
+    pthread_t thread;
+} s3_cleanup;
+
+ad_code s3_cleanup_init(s3_cleanup *q, s3_client *c, ad_error *err);
+/* Queues a DELETE of full key (query NULL), or an AbortMultipartUpload
+ * (query "uploadId=…", encoded), that failed with AD_E_UNAVAILABLE. */
+void s3_cleanup_add(s3_cleanup *q, const char *key, const char *query);
+/* Before key is written again: drops its queued DELETE and waits while
+ * one is being sent. */
+void s3_cleanup_forget(s3_cleanup *q, const char *key);
+/* S3 answers again (a ping succeeded): retry now, not after the backoff. */
+void s3_cleanup_kick(s3_cleanup *q);
+/* Removals queued or being sent. */
+size_t s3_cleanup_pending(s3_cleanup *q);
+/* One last try of what is queued (stopping at the first "unavailable"),
+ * then stops the thread; what is left is logged. */
+void s3_cleanup_close(s3_cleanup *q);
 
 /* ------------------------------------------------------------------------ */
 /* XML and encoding (s3_xml.c)                                              */

@@ -922,6 +922,9 @@ static const char *const filters[] = {
     "{'n': {'$lt': -1e300}}",
     "{'n': {'$gt': -9223372036854775808}}",
     "{'n': {'$gt': 1, '$lt': 3}}",
+    /* bounds met by two different elements only ([1, 2, 3]: 3 > 2.5, 1 < 1.5) */
+    "{'n': {'$gt': 2.5, '$lt': 1.5}}",
+    "{'$and': [{'n': {'$lte': 1}}, {'n': {'$gte': 3}}]}",
     "{'n': {'$gte': 2, '$lte': 2.0}}",
     "{'n': {'$gt': '0'}}",
     "{'s': {'$gt': 'alpha'}}",

@@ -549,9 +549,92 @@ static void test_faults(void)
         b->ops->remove(b, "f/small", &err);
         b->ops->close(b);
     }
+
+    /* S3 away while a failed job cleans up: a remove and the abort of a
+     * multipart upload end "unavailable", and are sent again by the store
+     * once S3 answers (s3_cleanup.c): nothing is left in the bucket */
+    b = open_via(fp, "retries=1", &err);
+    CHECK(b != NULL, "open: %s", err.msg);
+    if (b) {
+        ad_blob_writer *w = NULL;
+        char under[200];
+        int i, objs = -1, ups = -1;
+        snprintf(under, sizeof(under), "%s%%2Ffaults%%2Fc%%2F", prefix); /* encoded */
+        rc = put_all(b, "c/kept", data, 1000, &err);
+        CHECK(rc == AD_OK, "put: %s (%s)", ad_code_name(rc), err.msg);
+        rc = b->ops->writer_open(b, "c/big", &w, &err);
+        if (!rc) rc = b->ops->writer_write(w, data, 6 << 20, &err); /* a multipart upload */
+        CHECK(rc == AD_OK && uploads_in_progress(NULL) == 1,
+              "a multipart upload in progress: %s (%s), %d uploads", ad_code_name(rc), err.msg,
+              uploads_in_progress(NULL));
+        faultproxy_fail_next(fp, 1000000);
+        /* kept-alive connections too: cut before a request byte reaches RGW */
+        faultproxy_cut_next(fp, 1000000, 0, 0);
+        b->ops->writer_abort(w);
+        rc = b->ops->remove(b, "c/kept", &err);
+        CHECK(rc == AD_E_UNAVAILABLE, "remove while S3 answers 503: %s (%s)", ad_code_name(rc),
+              err.msg);
+        CHECK(objects_under(under) == 1, "the object went while S3 answered 503 (%d left)",
+              objects_under(under));
+        CHECK(uploads_in_progress(NULL) == 1, "the upload went while S3 answered 503");
+        faultproxy_fail_next(fp, 0);
+        faultproxy_cut_next(fp, 0, 0, 0);
+        for (i = 0; i < 600; i++) { /* the store retries after 1 s, 2 s, …, at most 15 s */
+            objs = objects_under(under);
+            ups = uploads_in_progress(NULL);
+            if (objs == 0 && ups == 0) break;
+            usleep(100 * 1000);
+        }
+        CHECK(objs == 0 && ups == 0,
+              "60 s after S3 came back: %d objects and %d multipart uploads left", objs, ups);
+        b->ops->close(b);
+    }
     faultproxy_stop(fp);
     free(data);
     free(data2);
+}
+
+/* Multipart uploads left by a process that died: open aborts those older
+ * than abandoned_uploads seconds under its prefix, and only those. */
+static void test_abandoned_uploads(void)
+{
+    char url[2048], pfx[100];
+    ad_blob *a = NULL, *b = NULL;
+    ad_blob_writer *old_w = NULL, *new_w = NULL;
+    ad_error err = {0};
+    size_t n = 6 << 20;
+    uint8_t *data = pattern(n, 3);
+    ad_code rc;
+    snprintf(pfx, sizeof(pfx), "%s/abandoned", prefix);
+    make_url(url, sizeof(url), pfx, "part_size=5MiB&multipart_threshold=5MiB&abandoned_uploads=0");
+    rc = ad_blob_open(url, &a, &err);
+    CHECK(rc == AD_OK, "open: %s", err.msg);
+    if (rc) {
+        free(data);
+        return;
+    }
+    rc = a->ops->writer_open(a, "old", &old_w, &err);
+    if (!rc) rc = a->ops->writer_write(old_w, data, n, &err);
+    CHECK(rc == AD_OK, "an upload: %s", err.msg);
+    sleep(8);
+    rc = a->ops->writer_open(a, "new", &new_w, &err);
+    if (!rc) rc = a->ops->writer_write(new_w, data, n, &err);
+    CHECK(rc == AD_OK, "a second upload: %s", err.msg);
+    CHECK(uploads_in_progress(NULL) == 2, "%d uploads in progress, want 2",
+          uploads_in_progress(NULL));
+    /* the first is at least 8 s old, the second a moment */
+    make_url(url, sizeof(url), pfx, "abandoned_uploads=5");
+    rc = ad_blob_open(url, &b, &err);
+    CHECK(rc == AD_OK, "open with abandoned_uploads=5: %s", err.msg);
+    CHECK(uploads_in_progress(NULL) == 1,
+          "%d uploads in progress after the sweep, want 1 (the recent one)",
+          uploads_in_progress(NULL));
+    a->ops->writer_abort(old_w); /* already gone: NoSuchUpload is fine */
+    a->ops->writer_abort(new_w);
+    CHECK(uploads_in_progress(NULL) == 0, "%d uploads left", uploads_in_progress(NULL));
+    if (b) b->ops->close(b);
+    a->ops->close(a);
+    free(data);
 }
 
 int main(void)
@@ -623,6 +706,7 @@ int main(void)
         CHECK(0, "open: %s", err.msg);
     }
     test_faults();
+    test_abandoned_uploads();
     test_credentials();
     test_url_errors();
     test_unreachable();

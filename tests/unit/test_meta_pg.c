@@ -522,6 +522,134 @@ out:
 
 /* ------------------------------------------------------------------------ */
 
+/* Runs sql with search_path set to schema (one of the test's own). */
+static bool exec_in(const char *schema, const char *sql)
+{
+    PGconn *pg = PQconnectdb(base_url);
+    char *ident = PQescapeIdentifier(pg, schema, strlen(schema));
+    char buf[1024];
+    PGresult *r;
+    bool ok;
+    PQsetNoticeProcessor(pg, quiet, NULL);
+    snprintf(buf, sizeof(buf), "SET search_path = %s; %s", ident ? ident : "x", sql);
+    r = PQexec(pg, buf);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    CHECK(ok, "%s: %s", sql, PQerrorMessage(pg));
+    PQclear(r);
+    PQfreemem(ident);
+    PQfinish(pg);
+    return ok;
+}
+
+/* The rows assetd wrote to asset_values (meta_pg_values.c) are the rows
+ * the SQL walk assetd_values() makes from the stored documents: the same
+ * (seq, path, num, str) as sets (numbers compared as numeric), and every
+ * number the walk marks multi marked by assetd too. Returns the number of
+ * documents in the schema. */
+static long check_values_match(const char *schema)
+{
+    static const char *const sql[] = {
+        "SELECT count(*) FROM (SELECT seq, path, num, str FROM asset_values EXCEPT"
+        " SELECT a.seq, v.path, v.num, v.str FROM assets a, assetd_values(a.doc) v) x",
+        "SELECT count(*) FROM (SELECT a.seq, v.path, v.num, v.str FROM assets a,"
+        " assetd_values(a.doc) v EXCEPT SELECT seq, path, num, str FROM asset_values) x",
+        "SELECT count(*) FROM (SELECT a.seq, v.path, v.num FROM assets a, assetd_values(a.doc) v"
+        " WHERE v.multi EXCEPT SELECT seq, path, num FROM asset_values WHERE multi) x",
+        "SELECT count(*) FROM (SELECT seq, path, str FROM asset_values WHERE str IS NOT NULL"
+        " GROUP BY 1, 2, 3 HAVING count(*) > 1) x",
+        "SELECT count(*) FROM assets",
+    };
+    static const char *const what[] = {"rows assetd wrote that the walk does not make",
+                                       "rows the walk makes that assetd did not write",
+                                       "numbers the walk marks multi and assetd does not",
+                                       "strings written twice for one document"};
+    PGconn *pg = PQconnectdb(base_url);
+    char *ident = PQescapeIdentifier(pg, schema, strlen(schema));
+    char buf[256];
+    long docs = -1;
+    snprintf(buf, sizeof(buf), "SET search_path = %s", ident ? ident : "x");
+    PQclear(PQexec(pg, buf));
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        PGresult *r = PQexec(pg, sql[i]);
+        long n = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : -1;
+        if (i + 1 < sizeof(sql) / sizeof(sql[0]))
+            CHECK(n == 0, "asset_values in %s: %ld %s (%s)", schema, n, what[i],
+                  PQerrorMessage(pg));
+        else
+            docs = n;
+        PQclear(r);
+    }
+    PQfreemem(ident);
+    PQfinish(pg);
+    return docs;
+}
+
+static void expect_ids(ad_meta *m, const char *filter, const char *want, const char *when)
+{
+    char got[512];
+    json_t *f = json_loads(filter, 0, NULL);
+    find_ids(m, f, NULL, got, sizeof(got));
+    CHECK(strcmp(got, want) == 0, "%s: find %s gave [%s], want [%s]", when, filter, got, want);
+    json_decref(f);
+}
+
+/* The value table (asset_values) follows inserts, replaces and removes
+ * through its trigger, also for writes that do not come from assetd; a
+ * store made before it existed gets it, filled, at the next open. */
+static void test_value_table(void)
+{
+    char url[1024];
+    const char *schema;
+    const char *range = "{\"p.n\": {\"$gte\": 4, \"$lt\": 6}}";
+    const char *range2 = "{\"p.n\": {\"$gte\": 40, \"$lt\": 60}}";
+    const char *type_a = "{\"profiles.asset_type\": \"a\"}";
+    const char *type_b = "{\"profiles.asset_type\": \"b\"}";
+    const char *d2 = "{\"asset_id\":\"v1\",\"p\":{\"n\":50},\"profiles\":[{\"asset_type\":\"b\"}]}";
+    ad_meta *m;
+    ad_error err = {0};
+    json_t *doc;
+    int64_t rev = 0;
+    ad_code rc;
+    fresh_url(url, sizeof(url), NULL, NULL);
+    schema = schemas[nschemas - 1];
+    m = open_or_fail(url);
+    if (!m) return;
+    insert_text(m, "v1",
+                "{\"asset_id\":\"v1\",\"p\":{\"n\":5},\"profiles\":{\"asset_type\":\"a\"}}");
+    insert_text(m, "v2",
+                "{\"asset_id\":\"v2\",\"p\":[{\"n\":[1,9]}],\"profiles\":{\"asset_type\":\"a\"}}");
+    expect_ids(m, range, "v1,v2", "after insert"); /* v2: 9 >= 4 and 1 < 6 */
+    expect_ids(m, type_a, "v1,v2", "after insert");
+    doc = json_loads(d2, 0, NULL);
+    rc = m->ops->replace(m, "v1", AD_REV_ANY, d2, strlen(d2), doc, &rev, &err);
+    CHECK(rc == AD_OK, "replace: %s", err.msg);
+    json_decref(doc);
+    expect_ids(m, range, "v2", "after replace");
+    expect_ids(m, range2, "v1", "after replace");
+    check_values_match(schema);
+    expect_ids(m, type_a, "v2", "after replace");
+    expect_ids(m, type_b, "v1", "after replace");
+    /* a write from elsewhere (psql) goes through the trigger too */
+    exec_in(schema, "UPDATE assets SET doc = jsonb_set(doc, '{p,n}', '45') WHERE id = 'v1'");
+    expect_ids(m, range2, "v1", "after an outside update");
+    rc = m->ops->remove(m, "v1", AD_REV_ANY, &err);
+    CHECK(rc == AD_OK, "remove: %s", err.msg);
+    expect_ids(m, range2, "", "after remove");
+    expect_ids(m, type_b, "", "after remove");
+    m->ops->close(m);
+
+    /* a store made before the value table: dropped, then opened again */
+    exec_in(schema, "DROP TABLE asset_values; DROP TRIGGER assets_values ON assets;"
+                    " DROP FUNCTION assetd_values_sync(); DROP FUNCTION assetd_values(jsonb)");
+    m = open_or_fail(url);
+    if (!m) return;
+    expect_ids(m, range, "v2", "after the backfill");
+    expect_ids(m, type_a, "v2", "after the backfill");
+    insert_text(m, "v3", "{\"asset_id\":\"v3\",\"p\":{\"n\":4}}");
+    expect_ids(m, range, "v2,v3", "after the backfill and an insert");
+    m->ops->close(m);
+}
+
 static void test_open_errors(void)
 {
     ad_meta *m = NULL;
@@ -669,6 +797,11 @@ int main(void)
     fresh_url(url, sizeof(url), NULL, NULL);
     failed = meta_contract_run(url);
     CHECK(failed == 0, "the contract suite had %d failed checks (see above)", failed);
+    {
+        long docs = check_values_match(schemas[nschemas - 1]);
+        CHECK(docs > 50, "the contract suite left %ld documents to compare the value rows on",
+              docs);
+    }
     fresh_url(url, sizeof(url), "postgres", NULL);
     failed = meta_contract_run(url);
     CHECK(failed == 0, "the contract suite through postgres:// had %d failed checks", failed);
@@ -678,6 +811,7 @@ int main(void)
     test_concurrent_open();
     test_early_close();
     test_open_errors();
+    test_value_table();
     test_restart();
 
     drop_schemas();

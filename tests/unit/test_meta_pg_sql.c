@@ -90,21 +90,40 @@ static void test_exactness(void)
     }
 }
 
-/* The fixed queries are one jsonpath test on the indexed column. */
+/* The fixed queries: the value table narrows, the jsonpath decides. */
 static void test_fixed_queries(void)
 {
     pg_sql q;
     bool exact = false;
     compile("{'profiles.asset_type': 'model'}", &q, &exact, NULL, 0, 10);
     CHECK(exact && q.sql.data &&
-              strcmp(q.sql.data, "SELECT a.body FROM assets a WHERE a.doc @? $1::jsonpath"
-                                 " ORDER BY a.seq LIMIT $2::bigint") == 0,
+              strcmp(q.sql.data,
+                     "SELECT a.body FROM assets a JOIN asset_values av0 ON av0.seq = a.seq AND "
+                     "av0.path = $1::text AND av0.str = $2::text WHERE "
+                     "jsonb_path_exists(a.doc, $3::jsonpath, '{}', true)"
+                     " ORDER BY a.seq LIMIT $4::bigint") == 0,
           "by type: %s", q.sql.data ? q.sql.data : "");
-    CHECK(q.n == 2 &&
-              strcmp(q.vals[0], "lax $.\"profiles\".\"asset_type\" ? (@.type() != \"array\" && "
+    CHECK(q.n == 4 && strcmp(q.vals[0], "profiles.asset_type") == 0 &&
+              strcmp(q.vals[1], "model") == 0 &&
+              strcmp(q.vals[2], "lax $.\"profiles\".\"asset_type\" ? (@.type() != \"array\" && "
                                 "@ == \"model\")") == 0 &&
-              strcmp(q.vals[1], "10") == 0,
+              strcmp(q.vals[3], "10") == 0,
           "by type parameters: %s", q.n ? q.vals[0] : "");
+    pg_sql_free(&q);
+
+    /* under $or: a semi-join, not the join */
+    compile("{'$or': [{'profiles.asset_tags': 'a'}, {'x': 1}]}", &q, &exact, NULL, 0, 10);
+    CHECK(exact && q.sql.data && !strstr(q.sql.data, " JOIN ") &&
+              strstr(q.sql.data, "(a.seq IN (SELECT av.seq FROM asset_values av WHERE av.path = "
+                                 "$1::text AND av.str = $2::text) AND jsonb_path_exists("),
+          "or: %s", q.sql.data ? q.sql.data : "");
+    pg_sql_free(&q);
+
+    /* a string equality on another path: GIN only */
+    compile("{'profiles.asset_name': 'model'}", &q, &exact, NULL, 0, 10);
+    CHECK(exact && q.sql.data && strstr(q.sql.data, "WHERE a.doc @? $1::jsonpath") &&
+              !strstr(q.sql.data, "asset_values"),
+          "other path: %s", q.sql.data ? q.sql.data : "");
     pg_sql_free(&q);
 
     compile("{'apis.asset_api_route': {'$in': ['v1/gen', '/v1/gen']}}", &q, &exact, NULL, 0,
@@ -119,6 +138,41 @@ static void test_fixed_queries(void)
     CHECK(exact && strcmp(q.sql.data, "SELECT a.body FROM assets a WHERE a.id = $1::text ORDER BY "
                                       "a.id OFFSET $2::bigint") == 0,
           "by id: %s", q.sql.data);
+    pg_sql_free(&q);
+
+    /* number ranges narrow through the value table, at most twice per
+     * statement; not under a negation, not inside $elemMatch */
+    compile("{'p.n': {'$gte': 500, '$lt': 510}}", &q, &exact, NULL, 0, UINT64_MAX);
+    CHECK(exact && q.n == 5 && strcmp(q.vals[0], "p.n") == 0 && strcmp(q.vals[1], "500") == 0 &&
+              strcmp(q.vals[2], "510") == 0 &&
+              strstr(q.sql.data, "WHERE a.seq IN (SELECT av.seq FROM asset_values av WHERE "
+                                 "av.path = $1::text AND ((av.num >= $2::numeric AND av.num < "
+                                 "$3::numeric) OR av.multi)) AND (jsonb_path_exists(a.doc, "
+                                 "$4::jsonpath, '{}', true) AND jsonb_path_exists(a.doc, "
+                                 "$5::jsonpath, '{}', true))"),
+          "range pair: %s", q.sql.data);
+    pg_sql_free(&q);
+    compile("{'p.n': {'$gte': 500}, 'p.m': {'$lt': 510}}", &q, &exact, NULL, 0, UINT64_MAX);
+    CHECK(exact && q.n == 6 && !strstr(q.sql.data, "multi") &&
+              strstr(q.sql.data, "av.num >= $2::numeric") &&
+              strstr(q.sql.data, "av.num < $5::numeric"),
+          "two paths: %s", q.sql.data);
+    pg_sql_free(&q);
+    compile("{'a': {'$gt': 1}, 'b': {'$gt': 2}, 'c': {'$gt': 3}}", &q, &exact, NULL, 0, UINT64_MAX);
+    CHECK(exact && q.sql.data && strstr(q.sql.data, "a.doc @? ") &&
+              strstr(q.sql.data, "asset_values") &&
+              !strstr(strstr(strstr(q.sql.data, "asset_values") + 1, "asset_values") + 1,
+                      "asset_values"),
+          "two narrowings at most: %s", q.sql.data);
+    pg_sql_free(&q);
+    compile("{'n': {'$not': {'$gt': 1}}}", &q, &exact, NULL, 0, UINT64_MAX);
+    CHECK(exact && q.sql.data && !strstr(q.sql.data, "asset_values"), "negated: %s", q.sql.data);
+    pg_sql_free(&q);
+    compile("{'items': {'$elemMatch': {'v': {'$gte': 5}}}}", &q, &exact, NULL, 0, UINT64_MAX);
+    CHECK(q.sql.data && !strstr(q.sql.data, "asset_values"), "elemMatch: %s", q.sql.data);
+    pg_sql_free(&q);
+    compile("{'n': {'$gte': 9007199254740993}}", &q, &exact, NULL, 0, UINT64_MAX);
+    CHECK(q.sql.data && !strstr(q.sql.data, "asset_values"), "big number: %s", q.sql.data);
     pg_sql_free(&q);
 
     /* inexact: no LIMIT/OFFSET in the SQL, the cursor applies them */

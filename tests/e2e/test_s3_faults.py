@@ -1,0 +1,134 @@
+"""
+test_s3_faults.py - the S3 blob store (Ceph RGW) stopped in the middle of a
+ZIP upload, and what a user sees then and once it is back.
+
+assetd runs on its embedded meta store (SQLite in the data directory) with
+--blobs on the RGW that scripts/test.sh starts (scripts/servers/ceph.sh,
+which exports ASSETD_TEST_S3_URL, the endpoint, the AWS_* credentials and
+ASSETD_TEST_CEPH_DIR). Only radosgw is stopped and started again
+(`ceph.sh stop-rgw` / `start-rgw`): the monitor and the memstore OSD keep
+running, so the objects and the multipart uploads assetd left survive and
+can be looked for once RGW answers again.
+
+The upload is a stored ZIP of 16 MiB files, each a multipart upload of
+5 MiB parts; radosgw is stopped once the job has stored at least one file.
+Asserted:
+  - the job ends "failed: ..." with a reason naming the storage failure;
+  - the asset is not registered;
+  - while RGW is down, GET /readyz is 503 and its "backends" object names
+    the blob store as down;
+  - after start-rgw, /readyz is 200 again (same assetd process), and,
+    after a generous wait for assetd's retried cleanup, the bucket has no
+    object under the job's prefix and no multipart upload under the
+    store's prefix (checked with our own signed requests, curl
+    --aws-sigv4, not through assetd);
+  - a new upload then succeeds.
+RGW is always started again, also when an assertion fails, because the
+tests that follow share it.
+"""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from e2e_helpers import uniq
+from test_s3_backend import ACCESS, ENDPOINT, S3_URL, SECRET, objects_under, uploads_under, with_prefix
+from zip_upload_helpers import (asset_doc, big_stored_zip, start_and_catch_processing, upload_and_wait,
+                                wait_done, zip_bytes)
+
+REPO = Path(__file__).resolve().parents[2]
+CEPH_DIR = os.environ.get("ASSETD_TEST_CEPH_DIR", "")
+
+pytestmark = pytest.mark.skipif(
+    not (S3_URL and ENDPOINT and ACCESS and SECRET and CEPH_DIR),
+    reason="ASSETD_TEST_S3_URL, ASSETD_TEST_S3_ENDPOINT, AWS_* and ASSETD_TEST_CEPH_DIR are not set "
+           "(start Ceph RGW: eval \"$(scripts/servers/ceph.sh start DIR)\")")
+
+CLEANUP_WAIT = 120.0  # seconds for assetd's retried cleanup once RGW is back
+
+
+def rgw(what):
+    p = subprocess.run(["bash", str(REPO / "scripts" / "servers" / "ceph.sh"), what, CEPH_DIR],
+                       capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, f"ceph.sh {what} failed: {p.stderr[-2000:]}"
+
+
+def eventually(fn, timeout, what):
+    """Calls fn until it returns without an AssertionError; after timeout
+    seconds the last AssertionError is raised, prefixed with what."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except AssertionError as e:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} (still not true after {timeout:.0f} s): {e}") from e
+            time.sleep(0.5)
+
+
+def test_rgw_stopped_during_upload(assetd_factory, tmp_path):
+    prefix = uniq("e2e-s3fault")
+    # small parts, few retries: the failure comes sooner; connect_timeout
+    # bounds each attempt while nothing listens
+    url = with_prefix(S3_URL, prefix, "part_size=5MiB&multipart_threshold=5MiB&retries=2&connect_timeout=5")
+    inst = assetd_factory(args=["--blobs", url], name="assetd on S3 (fault)")
+    api = inst.client()
+
+    aid = uniq("s3fault")
+    path = big_stored_zip(tmp_path / "big.zip", aid, nfiles=20, size=16 << 20)
+    stopped = False
+    try:
+        uid, _ = start_and_catch_processing(api, path, timeout=120)
+        rgw("stop-rgw")
+        stopped = True
+
+        st = wait_done(api, uid, timeout=300)
+        assert st["status"] != "success", (
+            "the job finished before radosgw was stopped; the archive is too small for this "
+            f"machine: {st}")
+        reason = st["status"]
+        assert reason.startswith("failed: "), st
+        assert "storage error" in reason and "S3" in reason, f"the reason does not name S3: {reason}"
+        assert "unreachable" in reason or "cannot connect" in reason.lower() or "HTTP 5" in reason, reason
+        assert SECRET not in reason
+
+        r = api.get(f"/assets/{aid}")
+        assert r.status_code == 404, f"the asset is registered after a failed job: {r.text[:300]}"
+
+        r = api.get("/readyz")
+        assert r.status_code == 503, r.text
+        body = r.json()
+        assert body["success"] is False and "blobs" in body["error"], body
+        assert body["backends"]["blobs"] != "ok" and body["backends"]["meta"] == "ok", body
+    finally:
+        if stopped:
+            rgw("start-rgw")
+
+    # back: the same process is ready again
+    def ready():
+        r = api.get("/readyz")
+        assert r.status_code == 200, r.text[:500]
+    eventually(ready, 60, "GET /readyz after radosgw came back")
+
+    # nothing of the failed job is left: no objects, no multipart uploads
+    def clean():
+        keys = objects_under(f"{prefix}/{uid}")
+        assert keys == [], f"{len(keys)} objects of the failed job left, e.g. {keys[:3]}"
+        n = uploads_under(prefix)
+        assert n == 0, f"{n} multipart uploads left under {prefix}/"
+    eventually(clean, CLEANUP_WAIT, "the failed job's objects and parts are removed")
+    assert api.get(f"/assets/{aid}").status_code == 404
+
+    # and a new upload succeeds, with its files in the bucket
+    aid2 = uniq("s3fault-after")
+    big = os.urandom(6 << 20)  # over the threshold: multipart
+    st = upload_and_wait(api, zip_bytes([("asset.json", asset_doc(aid2)), ("w.bin", big)]), timeout=120)
+    assert st["status"] == "success", st
+    assert objects_under(f"{prefix}/{st['upload_id']}") == [f"{prefix}/{st['upload_id']}/w.bin"]
+    assert api.get(f"/assets/{aid2}").status_code == 200
+    assert inst.alive()
+    assert SECRET not in inst.log()
+
