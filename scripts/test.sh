@@ -64,4 +64,4 @@ echo "== graphql-js for the GraphQL conformance test (npm ci in tests/graphql) =
 
 echo "== end-to-end tests (pytest) =="
 export ASSETD_BIN="$PWD/$build/assetd" ASSETCTL_BIN="$PWD/$build/assetctl"
-/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e "$@"
+/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/e2e "$@"
