@@ -14,6 +14,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 BENCH=$ROOT/bench
 BUILD=$ROOT/build-bench
 OUT=$BENCH/out
@@ -23,8 +26,6 @@ export BENCH_DIR=$BENCH
 CLK_TCK=$(getconf CLK_TCK)
 SERVER_PIDS=
 
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'bench.sh: FAIL: %s\n' "$*" >&2; exit 1; }
 
 TMP=$(mktemp -d /tmp/assetd-bench.XXXXXX)
 RESULTS=$TMP/results.txt
@@ -33,16 +34,6 @@ FACTS=$TMP/facts.tsv
 : >"$FACTS"
 PIDS=()
 
-stop_pid() { # stop_pid PID: TERM, wait up to 10 s, then KILL
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$? pid
@@ -191,9 +182,7 @@ for tool in wrk nginx curl python3 cmake; do
 done
 
 log "building assetd (Release) into build-bench/"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 &&
-  cmake --build "$BUILD" -j"$(nproc)" --target assetd >>"$TMP/build.log" 2>&1 ||
-  { cat "$TMP/build.log" >&2; die "build failed"; }
+bench_build "$ROOT" "$BUILD"
 
 fact date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 fact loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"

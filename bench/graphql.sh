@@ -18,6 +18,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=graphql-bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 BUILD=$ROOT/build-bench-graphql
 OUT=$ROOT/bench/out
 ASSETS=${ASSETS:-1000}
@@ -29,8 +32,6 @@ STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 TMP=$(mktemp -d /tmp/assetd-gql-bench.XXXXXX)
 ASSETD_PID=
 
-log() { printf '[graphql-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'graphql.sh: FAIL: %s\n' "$*" >&2; exit 1; }
 
 cleanup() {
   local rc=$?
@@ -52,9 +53,7 @@ for tool in wrk curl python3 cmake; do
 done
 
 log "building assetd (Release) into build-bench-graphql/"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 &&
-  cmake --build "$BUILD" -j"$(nproc)" --target assetd >>"$TMP/build.log" 2>&1 ||
-  { cat "$TMP/build.log" >&2; die "build failed"; }
+bench_build "$ROOT" "$BUILD"
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT

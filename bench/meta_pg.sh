@@ -18,6 +18,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=meta_pg
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 BENCH=$ROOT/bench
 BUILD=$ROOT/build-bench
 OUT=$BENCH/out
@@ -27,8 +30,6 @@ STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 export BENCH_DIR=$BENCH
 CLK_TCK=$(getconf CLK_TCK)
 
-log() { printf '[meta_pg %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'meta_pg.sh: FAIL: %s\n' "$*" >&2; exit 1; }
 [ "$N" -ge 100 ] || die "N must be at least 100"
 
 TMP=$(mktemp -d /tmp/assetd-bench-pg.XXXXXX)
@@ -37,16 +38,6 @@ RESULTS=$TMP/results.txt
 PIDS=()
 PG_STARTED=
 
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$? pid
@@ -151,9 +142,7 @@ for tool in wrk curl python3 cmake; do
   command -v "$tool" >/dev/null || die "$tool not found after install-deps.sh"
 done
 log "building assetd (Release) into build-bench/"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 &&
-  cmake --build "$BUILD" -j"$(nproc)" --target assetd >>"$TMP/build.log" 2>&1 ||
-  { cat "$TMP/build.log" >&2; die "build failed"; }
+bench_build "$ROOT" "$BUILD"
 
 log "starting PostgreSQL (scripts/servers/postgres.sh)"
 PG_STARTED=1

@@ -25,6 +25,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=s3-bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 BUILD=${BUILD:-/tmp/assetd-s3bench-build}
 RUNS=${RUNS:-3}
 OUT=$ROOT/bench/out
@@ -32,16 +35,7 @@ STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 TMP=$(mktemp -d "${BENCH_TMP:-/var/tmp}/assetd-s3bench.XXXXXX")
 PIDS=()
 
-log() { printf '[s3-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 's3.sh: FAIL: %s\n' "$*" >&2; exit 1; }
 
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
@@ -61,8 +55,7 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 now() { date +%s.%N; }
 
 log "building assetd (Release) in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target assetd >/dev/null
+bench_build "$ROOT" "$BUILD"
 
 log "starting Ceph RGW"
 eval "$(CEPH_MEMSTORE_GB=${CEPH_MEMSTORE_GB:-8} bash "$ROOT/scripts/servers/ceph.sh" start "$TMP/ceph")"

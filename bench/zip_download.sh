@@ -17,6 +17,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=zip-bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 BUILD=${BUILD:-/tmp/assetd-zipbench-build}
 RUNS=${RUNS:-3}
 OUT=$ROOT/bench/out
@@ -24,16 +27,7 @@ STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 TMP=$(mktemp -d /tmp/assetd-zipbench.XXXXXX)
 PIDS=()
 
-log() { printf '[zip-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'zip_download.sh: FAIL: %s\n' "$*" >&2; exit 1; }
 
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
@@ -61,8 +55,8 @@ wait_http() {
 
 log "building assetd (Release) in $BUILD"
 # shellcheck disable=SC2086
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release ${CMAKE_EXTRA:-} >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target assetd >/dev/null
+# shellcheck disable=SC2086 # CMAKE_EXTRA is a list of arguments
+bench_build "$ROOT" "$BUILD" ${CMAKE_EXTRA:-}
 
 DATA=$TMP/data
 PORT=$(freeport)

@@ -22,13 +22,15 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=zip-bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 OUT=$ROOT/bench/out
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 ROUNDS=${ROUNDS:-3}
 BIN=${1:-}
 if [ -z "$BIN" ]; then
-  cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$ROOT/build-bench" -j"$(nproc)" --target assetd >/dev/null
+  bench_build "$ROOT" "$ROOT/build-bench"
   BIN=$ROOT/build-bench/assetd
 fi
 TMP=$(mktemp -d "${BENCH_TMP:-/var/tmp}/assetd-zipbench.XXXXXX")
@@ -39,7 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-log() { printf '[zip-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
