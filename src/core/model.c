@@ -296,7 +296,7 @@ static int quoted_len(const char *key)
 /* The asset store's top-level fields beside the seed's schema (see
  * core/source.h): kept only when present, so a document without a source
  * keeps exactly the seed's shape. */
-static const char *const store_fields[] = {"source", "generation", "status"};
+static const char *const store_fields[] = {"source", "generation", "status", "created_at"};
 
 static bool store_field(const ad_schema *s, const char *key)
 {
@@ -318,8 +318,8 @@ static const char *first_unknown_key(const ad_schema *s, const json_t *obj)
     return NULL;
 }
 
-/* source (ad_source_check), generation (a positive integer) and status (an
- * object), each when present and not null. */
+/* source (ad_source_check), generation (a positive integer), status (an
+ * object) and created_at (a string), each when present and not null. */
 static ad_code validate_store_fields(const json_t *asset, ad_error *err)
 {
     const json_t *src = json_object_get(asset, "source");
@@ -333,6 +333,10 @@ static ad_code validate_store_fields(const json_t *asset, ad_error *err)
         return ad_fail(err, AD_E_INVALID, "generation: must be a positive integer");
     if (st && !json_is_null(st) && !json_is_object(st))
         return ad_fail(err, AD_E_INVALID, "status: must be an object");
+    if (json_object_get(asset, "created_at") &&
+        !json_is_null(json_object_get(asset, "created_at")) &&
+        !json_is_string(json_object_get(asset, "created_at")))
+        return ad_fail(err, AD_E_INVALID, "created_at: must be a string");
     return AD_OK;
 }
 

@@ -370,6 +370,7 @@ ad_code ad_source_prepare(const json_t *prev, json_t *doc, int64_t *new_gen, ad_
     /* server-owned: whatever the client sent is replaced by what is stored */
     rc = keep_from(prev, doc, "generation", err);
     if (!rc) rc = keep_from(prev, doc, "status", err);
+    if (!rc) rc = keep_from(prev, doc, "created_at", err);
     if (rc) return rc;
     if (!src) {
         if (psrc)
@@ -395,9 +396,12 @@ ad_code ad_source_prepare(const json_t *prev, json_t *doc, int64_t *new_gen, ad_
         rc = set(doc, "asset_file_ids", json_array(), err);
     if (!rc && !json_object_get(doc, "files")) rc = set(doc, "files", json_array(), err);
     if (rc) return rc;
+    ad_iso_time((int64_t)time(NULL), now);
+    /* when the asset got its source (kubectl's AGE in assetctl get assets) */
+    if (!json_object_get(doc, "created_at")) rc = set(doc, "created_at", json_string(now), err);
+    if (rc) return rc;
     if (psrc && json_equal((json_t *)psrc, (json_t *)src) && gen > 0) return AD_OK;
     gen = gen > 0 ? gen + 1 : 1;
-    ad_iso_time((int64_t)time(NULL), now);
     rc = set(doc, "generation", json_integer(gen), err);
     if (!rc) {
         json_t *st = json_object_get(doc, "status");

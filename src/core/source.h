@@ -1,7 +1,7 @@
 /*
  * source.h — assets whose content is pulled from a URL (the asset store):
- * the client's `source` block and the server-owned `generation` and
- * `status` fields of an asset document.
+ * the client's `source` block and the server-owned `generation`, `status`
+ * and `created_at` fields of an asset document.
  *
  *   "source": {"url", "mode": "single"|"package", "filter"?, "bucket",
  *              "displayName"?, "parameters"?,
@@ -13,8 +13,9 @@
  *
  * generation starts at 1 and grows by one whenever source changes; status
  * (phase, reason, message, lastHeartbeatTime, observedGeneration,
- * assetRef) is written by the controller only. A client's generation and
- * status are ignored on create and update (ad_source_prepare).
+ * assetRef) is written by the controller only; created_at is when the
+ * asset got its source. A client's generation, status and created_at are
+ * ignored on create and update (ad_source_prepare).
  */
 #ifndef ASSETD_CORE_SOURCE_H
 #define ASSETD_CORE_SOURCE_H
@@ -57,7 +58,8 @@ void ad_regex_free(ad_regex *re);
 
 /* Prepares a document about to be stored by a client's create (prev NULL)
  * or update (prev: the stored document before the change): drops the
- * client's generation and status; when doc has a source, fills
+ * client's generation, status and created_at (keeping prev's); when doc
+ * has a source, sets created_at if it has none, fills
  * asset_uri (also when it was the previous source.url) / asset_version /
  * asset_profile_id / asset_file_ids when absent,
  * keeps the controller's files (from prev), and sets generation (1 on

@@ -432,12 +432,14 @@ def test_spec_change_cleans_and_runs_again(store, c, srv):
     old = wait_done(c, aid)
     expect(old, "Ready", "Uploaded")
     old_urls = [f["asset_file_url"] for f in old["files"]]
-    # a client's generation and status are ignored; source changes bump it
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", old["created_at"]), old
+    # a client's generation, status and created_at are ignored; source changes bump it
     r = ok(c.put("/assets/" + seg(aid), json={
         "source": {"url": srv.url("/files/docs.zip"), "mode": "package", "bucket": "docs",
                    "filter": r"\.(yaml|png)$"},
-        "generation": 99, "status": {"phase": "Ready"}}))
+        "generation": 99, "status": {"phase": "Ready"}, "created_at": "1999-01-01T00:00:00Z"}))
     assert r["generation"] == 2 and r["status"]["phase"] == "Pending"
+    assert r["created_at"] == old["created_at"]
     assert r["asset_uri"] == srv.url("/files/docs.zip")
     doc = wait_done(c, aid, gen=2)
     expect(doc, "Ready", "Uploaded")

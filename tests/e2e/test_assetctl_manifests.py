@@ -15,6 +15,7 @@ with that reason. The refusal tests need no server.
 import functools
 import http.server
 import json
+import re
 import subprocess
 import threading
 
@@ -262,7 +263,9 @@ def test_apply_get_wait_delete(ctl, rest, source_server, tmp_path):
     assert table(out)[bucket][:2] == ["Ready", "BucketCreated"]
     rc, out, err = ctl("get", "assets")
     assert rc == 0, err
-    assert table(out)[asset_id][:2] == ["Ready", "Uploaded"]
+    row = table(out)[asset_id]
+    assert row[:2] == ["Ready", "Uploaded"]
+    assert re.fullmatch(r"\d+[smhdy]\S*", row[2]), row  # AGE, from created_at
     rc, out, err = ctl("get", "asset", asset_id)
     assert rc == 0 and list(table(out)) == [asset_id], out
 
