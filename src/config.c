@@ -46,6 +46,7 @@ enum opt_id {
     O_BUCKET_CHECK_INTERVAL,
     /* assets pulled from URLs (core/controller.h) */
     O_SOURCE_ALLOW,
+    O_OUTBOUND_CA,
     O_WEBHOOK_ALLOW,
     O_SERVICE_URL_TEMPLATE,
     O_SOURCE_MAX,
@@ -133,6 +134,9 @@ static const struct setting {
      "unless listed); \"*\" allows everything"},
     {O_WEBHOOK_ALLOW, "webhook-allow", "LIST", "ASSETD_WEBHOOK_ALLOW", "public addresses only",
      "the same for validation, mutation and metadata services"},
+    {O_OUTBOUND_CA, "outbound-ca", "FILE", "ASSETD_OUTBOUND_CA", "the system's",
+     "PEM file of the certificate authorities trusted for https sources and webhooks, in place "
+     "of the system's (a private CA)"},
     {O_SERVICE_URL_TEMPLATE, "service-url-template", "TEMPLATE", "ASSETD_SERVICE_URL_TEMPLATE",
      "http://{name}.{namespace}.svc.cluster.local{endpoint}",
      "URL of a webhook given as a service name and endpoint"},
@@ -322,6 +326,8 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
         return set_str(&c->source_allow, v, err);
     case O_WEBHOOK_ALLOW:
         return set_str(&c->webhook_allow, v, err);
+    case O_OUTBOUND_CA:
+        return set_str(&c->outbound_ca, v, err);
     case O_SERVICE_URL_TEMPLATE:
         if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
             return ad_fail(err, AD_E_BAD_REQUEST,
@@ -461,6 +467,7 @@ void ad_config_free(ad_config *c)
     free(c->log_level);
     free(c->default_bucket);
     free(c->source_allow);
+    free(c->outbound_ca);
     free(c->webhook_allow);
     free(c->service_url_template);
 }

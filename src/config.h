@@ -51,6 +51,7 @@ typedef struct ad_config {
     char *source_allow;            /* --source-allow: NULL for the default list */
     char *webhook_allow;           /* --webhook-allow */
     char *service_url_template;    /* NULL: the Kubernetes service template */
+    char *outbound_ca;             /* --outbound-ca: PEM CAs for https sources/webhooks */
     uint64_t source_max;           /* bytes of a fetched source */
     uint64_t source_timeout;       /* seconds */
     uint64_t webhook_timeout;      /* seconds */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -172,7 +173,12 @@ static ad_code new_controller(const ad_config *cfg, ad_app *app, const char *spo
 {
     ad_controller_opts o = {0};
     ad_registry_hooks hooks;
-    ad_code rc = ad_netallow_parse(cfg->source_allow, &p->source_allow, err);
+    ad_code rc;
+    /* read by libcurl at each https request: a bad path is said at start */
+    if (cfg->outbound_ca && access(cfg->outbound_ca, R_OK) != 0)
+        return ad_fail(err, AD_E_BAD_REQUEST, "--outbound-ca: cannot read %s: %s", cfg->outbound_ca,
+                       strerror(errno));
+    rc = ad_netallow_parse(cfg->source_allow, &p->source_allow, err);
     if (rc) return ad_error_prefix(err, "--source-allow: "), rc;
     rc = ad_netallow_parse(cfg->webhook_allow, &p->webhook_allow, err);
     if (rc) return ad_error_prefix(err, "--webhook-allow: "), rc;
@@ -180,6 +186,7 @@ static ad_code new_controller(const ad_config *cfg, ad_app *app, const char *spo
     o.spool_dir = spool, o.public_url = cfg->public_url;
     o.source_allow = p->source_allow, o.webhook_allow = p->webhook_allow;
     o.service_url_template = cfg->service_url_template;
+    o.ca_file = cfg->outbound_ca;
     o.source_max = cfg->source_max;
     o.source_timeout = (long)cfg->source_timeout;
     o.webhook_timeout = (long)cfg->webhook_timeout;

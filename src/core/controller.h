@@ -42,6 +42,8 @@ typedef struct ad_controller_opts {
     const ad_netallow *source_allow;  /* not owned; NULL: the default list */
     const ad_netallow *webhook_allow; /* not owned; NULL: the default list */
     const char *service_url_template; /* copied; NULL: AD_SERVICE_URL_TEMPLATE */
+    const char *ca_file;              /* not owned, outlives the controller; NULL: the
+                                         system's certificate authorities for https */
     uint64_t source_max;              /* bytes of a fetched source */
     long source_timeout;              /* seconds */
     long webhook_timeout;             /* seconds */

@@ -120,7 +120,8 @@ ad_code ad_fetch_to_file(const char *url, const char *path, const ad_fetch_opts 
     if (res) memset(res, 0, sizeof(*res));
     memset(&c, 0, sizeof(c));
     c.max = o && o->max_bytes ? o->max_bytes : FETCH_DEFAULT_MAX;
-    rc = ad_outbound_open(&ob, url, o ? o->allow : NULL, "--source-allow", errbuf, err);
+    rc = ad_outbound_open(&ob, url, o ? o->allow : NULL, "--source-allow", o ? o->ca_file : NULL,
+                          errbuf, err);
     if (rc != AD_OK) return rc;
     ad_outbound_url_text(url, shown, sizeof(shown));
     c.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);

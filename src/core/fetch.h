@@ -44,6 +44,8 @@ typedef struct ad_fetch_opts {
     uint64_t max_bytes;       /* bigger bodies fail (declared or counted) */
     long timeout_s;           /* the whole transfer */
     long connect_timeout_s;
+    const char *ca_file; /* PEM certificate authorities trusted for https
+                            in place of the system's (NULL: the system's) */
 } ad_fetch_opts;
 
 typedef struct ad_fetch_result {

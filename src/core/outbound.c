@@ -109,7 +109,7 @@ static curl_socket_t open_socket(void *cls, curlsocktype purpose, struct curl_so
 }
 
 ad_code ad_outbound_open(ad_outbound *ob, const char *url, const ad_netallow *allow,
-                         const char *flag, char *errbuf, ad_error *err)
+                         const char *flag, const char *ca_file, char *errbuf, ad_error *err)
 {
     CURLU *u;
     char *scheme = NULL, shown[512];
@@ -147,7 +147,8 @@ ad_code ad_outbound_open(ad_outbound *ob, const char *url, const ad_netallow *al
         curl_easy_setopt(ob->h, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
         curl_easy_setopt(ob->h, CURLOPT_OPENSOCKETFUNCTION, open_socket) != CURLE_OK ||
         curl_easy_setopt(ob->h, CURLOPT_OPENSOCKETDATA, ob) != CURLE_OK ||
-        curl_easy_setopt(ob->h, CURLOPT_USERAGENT, "assetd") != CURLE_OK) {
+        curl_easy_setopt(ob->h, CURLOPT_USERAGENT, "assetd") != CURLE_OK ||
+        (ca_file && curl_easy_setopt(ob->h, CURLOPT_CAINFO, ca_file) != CURLE_OK)) {
         ad_outbound_close(ob);
         return ad_fail(err, AD_E_INTERNAL, "libcurl refused an option for %s", shown);
     }

@@ -27,10 +27,11 @@ typedef struct ad_outbound {
 
 /* Checks url is a well-formed http or https URL (AD_E_BAD_REQUEST naming
  * the scheme otherwise), creates the handle and sets the URL, the allowed
- * protocols (redirects too), no proxy, NOSIGNAL, the error buffer and the
- * open-socket guard. errbuf has CURL_ERROR_SIZE bytes. */
+ * protocols (redirects too), no proxy, NOSIGNAL, the error buffer, the
+ * open-socket guard and, when ca_file is not NULL, the certificate
+ * authorities trusted for https. errbuf has CURL_ERROR_SIZE bytes. */
 ad_code ad_outbound_open(ad_outbound *ob, const char *url, const ad_netallow *allow,
-                         const char *flag, char *errbuf, ad_error *err);
+                         const char *flag, const char *ca_file, char *errbuf, ad_error *err);
 void ad_outbound_close(ad_outbound *ob);
 
 /* For CURLOPT_HEADERFUNCTION callbacks, on one header line p of n bytes.

@@ -197,6 +197,7 @@ static int fetch(rrun *R)
 {
     const char *url = json_string_value(json_object_get(R->src, "url"));
     ad_fetch_opts fo = {.allow = R->c->o.source_allow,
+                        .ca_file = R->c->o.ca_file,
                         .max_bytes = R->c->o.source_max,
                         .timeout_s = R->c->o.source_timeout,
                         .connect_timeout_s =
@@ -946,6 +947,7 @@ ad_job_state ad_controller_run(ad_controller *c, ad_job *job, const atomic_bool 
     ad_error err = {0};
     int rc;
     R.wo.allow = c->o.webhook_allow;
+    R.wo.ca_file = c->o.ca_file;
     R.wo.timeout_s = c->o.webhook_timeout;
     R.wo.max_response = c->o.webhook_max_response;
     rc = run_steps(&R);

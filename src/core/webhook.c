@@ -114,7 +114,8 @@ static ad_code post(const char *url, const char *body, size_t body_len, const ad
     *done = false;
     memset(a, 0, sizeof(*a));
     a->max = o && o->max_response ? o->max_response : HOOK_DEFAULT_MAX;
-    rc = ad_outbound_open(&ob, url, o ? o->allow : NULL, "--webhook-allow", errbuf, &err);
+    rc = ad_outbound_open(&ob, url, o ? o->allow : NULL, "--webhook-allow", o ? o->ca_file : NULL,
+                          errbuf, &err);
     if (rc != AD_OK) {
         set_res(res, AD_HOOK_ERROR, 0, "%s", err.msg);
         return rc;

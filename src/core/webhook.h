@@ -34,6 +34,7 @@ typedef struct ad_webhook_opts {
     const ad_netallow *allow; /* not owned; NULL: the default list */
     long timeout_s;
     size_t max_response; /* bytes of an answer */
+    const char *ca_file; /* as in ad_fetch_opts */
 } ad_webhook_opts;
 
 typedef enum ad_webhook_verdict {

@@ -70,7 +70,7 @@ static char *read_all(const char *path, size_t *len)
 static ad_code fetch(const char *u, const ad_netallow *allow, uint64_t max, long timeout,
                      ad_fetch_result *r, ad_error *e, const char *out)
 {
-    ad_fetch_opts o = {allow, max, timeout, 5};
+    ad_fetch_opts o = {allow, max, timeout, 5, NULL};
     memset(e, 0, sizeof(*e));
     return ad_fetch_to_file(u, out, &o, r, e);
 }
@@ -204,7 +204,7 @@ static void test_fetch_failures(void)
     /* the file cannot be created */
     ad_fetch_result r;
     ad_error e;
-    ad_fetch_opts o = {local, 0, 30, 5};
+    ad_fetch_opts o = {local, 0, 30, 5, NULL};
     CHECK(ad_fetch_to_file(url("/files/hello.txt"), "/nonexistent-dir/x", &o, &r, &e) ==
               AD_E_BACKEND,
           "unwritable path");
@@ -242,7 +242,7 @@ static void test_fetch_userinfo(void)
 
 static ad_webhook_opts hook_opts(long timeout, size_t max)
 {
-    ad_webhook_opts o = {local, timeout, max};
+    ad_webhook_opts o = {local, timeout, max, NULL};
     return o;
 }
 
@@ -330,7 +330,7 @@ static void test_validate(void)
 
     /* the default list refuses loopback: no request made, an error code */
     assetsrv_clear(&srv);
-    ad_webhook_opts dflt = {NULL, 30, 1 << 20};
+    ad_webhook_opts dflt = {NULL, 30, 1 << 20, NULL};
     CHECK(ad_webhook_validate(url("/validate"), params, doc, 3, &dflt, &r) == AD_E_BAD_REQUEST,
           "refused");
     CHECK(r.verdict == AD_HOOK_ERROR, "refused verdict");
