@@ -62,6 +62,20 @@ static ad_code canonical(const json_t *asset, json_t **norm, char **text, size_t
     return AD_OK;
 }
 
+/* The end of a write: on success out takes text (and its length and new
+ * revision), else text is freed. Returns rc. */
+static ad_code hand_over(ad_code rc, char *text, size_t len, int64_t rev, ad_doc *out)
+{
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    out->json = text;
+    out->len = len;
+    out->rev = rev;
+    return AD_OK;
+}
+
 ad_code ad_registry_create(ad_registry *r, const json_t *asset, ad_doc *out, ad_error *err)
 {
     json_t *norm, *doc;
@@ -82,14 +96,7 @@ ad_code ad_registry_create(ad_registry *r, const json_t *asset, ad_doc *out, ad_
     rc = r->meta->ops->insert(r->meta, id, text, len, norm, &rev, err);
     if (!rc && gen && r->hooks.generation) r->hooks.generation(r->hooks.ctx, id, gen);
     json_decref(norm);
-    if (rc) {
-        free(text);
-        return rc;
-    }
-    out->json = text;
-    out->len = len;
-    out->rev = rev;
-    return AD_OK;
+    return hand_over(rc, text, len, rev, out);
 }
 
 ad_code ad_registry_replace(ad_registry *r, const char *id, int64_t expect_rev, const json_t *doc,
@@ -104,14 +111,7 @@ ad_code ad_registry_replace(ad_registry *r, const char *id, int64_t expect_rev, 
     if (rc) return rc;
     rc = r->meta->ops->replace(r->meta, id, expect_rev, text, len, norm, &rev, err);
     json_decref(norm);
-    if (rc) {
-        free(text);
-        return rc;
-    }
-    out->json = text;
-    out->len = len;
-    out->rev = rev;
-    return AD_OK;
+    return hand_over(rc, text, len, rev, out);
 }
 
 /* One read-merge-validate-write pass. */

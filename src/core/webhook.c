@@ -216,18 +216,31 @@ static char *content_body(const json_t *parameters, const char *content, size_t 
     return body;
 }
 
+/* POSTs {"parameters", "content"} to url: the request of validation and
+ * mutation services. *done tells whether an answer (*a, whose buf the
+ * caller frees) came. */
+static ad_code content_call(const char *url, const json_t *parameters, const char *content,
+                            size_t len, const ad_webhook_opts *o, ad_webhook_result *res, answer *a,
+                            bool *done)
+{
+    size_t blen = 0;
+    ad_code rc = AD_OK;
+    char *body;
+    memset(res, 0, sizeof(*res));
+    memset(a, 0, sizeof(*a));
+    *done = false;
+    if (!(body = content_body(parameters, content, len, res, &blen, &rc))) return rc;
+    rc = post(url, body, blen, o, res, a, done);
+    free(body);
+    return rc;
+}
+
 ad_code ad_webhook_validate(const char *url, const json_t *parameters, const char *content,
                             size_t len, const ad_webhook_opts *o, ad_webhook_result *res)
 {
     answer a;
-    size_t blen = 0;
     bool done;
-    ad_code rc = AD_OK;
-    char *body;
-    memset(res, 0, sizeof(*res));
-    if (!(body = content_body(parameters, content, len, res, &blen, &rc))) return rc;
-    rc = post(url, body, blen, o, res, &a, &done);
-    free(body);
+    ad_code rc = content_call(url, parameters, content, len, o, res, &a, &done);
     if (done) {
         if (a.status == 200)
             set_res(res, AD_HOOK_OK, 200, "%s", "");
@@ -245,16 +258,11 @@ ad_code ad_webhook_mutate(const char *url, const json_t *parameters, const char 
                           size_t *out_len)
 {
     answer a;
-    size_t blen = 0;
     bool done;
-    ad_code rc = AD_OK;
-    char *body;
-    memset(res, 0, sizeof(*res));
+    ad_code rc;
     *out = NULL;
     *out_len = 0;
-    if (!(body = content_body(parameters, content, len, res, &blen, &rc))) return rc;
-    rc = post(url, body, blen, o, res, &a, &done);
-    free(body);
+    rc = content_call(url, parameters, content, len, o, res, &a, &done);
     if (done) {
         if (a.status == 200) {
             set_res(res, AD_HOOK_OK, 200, "%s", "");

@@ -454,13 +454,9 @@ static ad_code reply_error(redis_jobs *r, const redisReply *rep, ad_error *err)
     return ad_fail(err, AD_E_BACKEND, "job store: %s: %.300s", r->where, rep->str);
 }
 
-/* Sends one command; returns its reply (free with freeReplyObject) or NULL
- * with *err set. An error reply is an error; the context is left with
- * c->err set when the connection failed, so the pool drops it. */
-static redisReply *command(redis_jobs *r, redisContext *c, int argc, const char **argv,
-                           const size_t *lens, ad_error *err)
+/* rep, a reply just received on c, or NULL with *err set (see command below). */
+static redisReply *checked(redis_jobs *r, redisContext *c, redisReply *rep, ad_error *err)
 {
-    redisReply *rep = redisCommandArgv(c, argc, argv, lens);
     if (!rep) {
         if (!c->err) c->err = REDIS_ERR_OTHER;
         unavailable(r, err, c->errstr[0] ? c->errstr : "no reply");
@@ -472,6 +468,15 @@ static redisReply *command(redis_jobs *r, redisContext *c, int argc, const char 
         return NULL;
     }
     return rep;
+}
+
+/* Sends one command; returns its reply (free with freeReplyObject) or NULL
+ * with *err set. An error reply is an error; the context is left with
+ * c->err set when the connection failed, so the pool drops it. */
+static redisReply *command(redis_jobs *r, redisContext *c, int argc, const char **argv,
+                           const size_t *lens, ad_error *err)
+{
+    return checked(r, c, redisCommandArgv(c, argc, argv, lens), err);
 }
 
 static ad_code conn_setup(redis_jobs *r, redisContext *c, ad_error *err)
@@ -625,17 +630,7 @@ static redisReply *eval(redis_jobs *r, redisContext *c, int s, int nargs, const 
         argv[0] = "EVAL", argv[1] = script_src[s];
         rep = redisCommandArgv(c, 4 + i, argv, NULL);
     }
-    if (!rep) {
-        if (!c->err) c->err = REDIS_ERR_OTHER;
-        unavailable(r, err, c->errstr[0] ? c->errstr : "no reply");
-        return NULL;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        reply_error(r, rep, err);
-        freeReplyObject(rep);
-        return NULL;
-    }
-    return rep;
+    return checked(r, c, rep, err);
 }
 
 /* --- replies --- */

@@ -179,6 +179,22 @@ static int64_t get_date_s(const bson_t *d, const char *key)
     return bson_iter_date_time(&it) / 1000;
 }
 
+/* Fills out (json copied, len, rev, mtime) from the fields fj, fr and fm of
+ * a stored document: 0, -1 when the text or the revision is missing, -2
+ * out of memory. */
+static int doc_out(const bson_t *d, const char *fj, const char *fr, const char *fm, ad_doc *out)
+{
+    uint32_t len = 0;
+    const char *json = get_utf8(d, fj, &len);
+    if (!json || !get_int64(d, fr, &out->rev)) return -1;
+    if (!(out->json = malloc((size_t)len + 1))) return -2;
+    memcpy(out->json, json, len);
+    out->json[len] = '\0';
+    out->len = len;
+    out->mtime = get_date_s(d, fm);
+    return 0;
+}
+
 /* A count from a write's reply ("matchedCount", "deletedCount"); an
  * unacknowledged write has none. */
 static ad_code reply_count(const bson_t *reply, const char *key, int64_t *n, ad_error *err)
@@ -393,19 +409,12 @@ static ad_code mongo_get(ad_meta *base, const char *id, ad_doc *out, ad_error *e
     }
     if (!rc && !found) rc = ad_fail(err, AD_E_NOT_FOUND, "asset %s not found", id);
     if (!rc) {
-        uint32_t len = 0;
-        const char *json = get_utf8(&doc, AD_MONGO_F_JSON, &len);
-        if (!json || !get_int64(&doc, AD_MONGO_F_REV, &out->rev)) {
+        int got = doc_out(&doc, AD_MONGO_F_JSON, AD_MONGO_F_REV, AD_MONGO_F_MTIME, out);
+        if (got == -1)
             rc = ad_fail(err, AD_E_BACKEND, "asset %s: the stored document has no %s or %s", id,
                          AD_MONGO_F_JSON, AD_MONGO_F_REV);
-        } else if (!(out->json = malloc((size_t)len + 1))) {
+        else if (got == -2)
             rc = ad_fail(err, AD_E_NOMEM, "out of memory");
-        } else {
-            memcpy(out->json, json, len);
-            out->json[len] = '\0';
-            out->len = len;
-            out->mtime = get_date_s(&doc, AD_MONGO_F_MTIME);
-        }
     }
     if (found) bson_destroy(&doc);
     bson_destroy(filter);
@@ -915,19 +924,12 @@ static ad_code mongo_rec_get(ad_meta *base, const char *ns, const char *key, ad_
     }
     if (!rc && !found) rc = ad_fail(err, AD_E_NOT_FOUND, "record %s/%s not found", ns, key);
     if (!rc) {
-        uint32_t len = 0;
-        const char *json = get_utf8(&doc, "json", &len);
-        if (!json || !get_int64(&doc, "rev", &out->rev)) {
+        int got = doc_out(&doc, "json", "rev", "mtime", out);
+        if (got == -1)
             rc = ad_fail(err, AD_E_BACKEND, "record %s/%s: the stored record has no json or rev",
                          ns, key);
-        } else if (!(out->json = malloc((size_t)len + 1))) {
+        else if (got == -2)
             rc = ad_fail(err, AD_E_NOMEM, "out of memory");
-        } else {
-            memcpy(out->json, json, len);
-            out->json[len] = '\0';
-            out->len = len;
-            out->mtime = get_date_s(&doc, "mtime");
-        }
     }
     if (found) bson_destroy(&doc);
     bson_destroy(sel);

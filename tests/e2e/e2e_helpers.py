@@ -8,11 +8,15 @@ that `requests` cannot send (bad bytes, half bodies, huge paths).
 import json
 import re
 import select
+import shutil
 import socket
+import subprocess
 import time
 import uuid
+from types import SimpleNamespace
 from urllib.parse import quote
 
+import pytest
 import requests
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -405,3 +409,33 @@ def post_head(path, length, ctype="application/json", extra=""):
     h += extra
     h += "Connection: close\r\n\r\n"
     return h.encode()
+
+
+# ---- certificates (the openssl command) ------------------------------------------------------
+
+def openssl(*args, cwd):
+    """Runs the openssl command in cwd; fails the test with its stderr."""
+    exe = shutil.which("openssl")
+    if not exe:
+        pytest.fail("the openssl command is missing (scripts/install-deps.sh test installs it)",
+                    pytrace=False)
+    p = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"openssl {' '.join(args)} failed:\n{p.stderr}"
+
+
+def make_pki(d, ca_name="assetd test CA"):
+    """In directory d: ca.crt/ca.key (a private CA) and server.crt/server.key
+    signed by it for IP 127.0.0.1 (EC P-256, valid 2 days)."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", f"/CN={ca_name}", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+            cwd=d)
+    (d / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext", cwd=d)
+    return SimpleNamespace(dir=d, ca=d / "ca.crt", cert=d / "server.crt", key=d / "server.key")

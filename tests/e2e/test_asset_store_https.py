@@ -4,11 +4,10 @@ the system's CAs it fails (PullingFailed naming the certificate problem),
 and a CA file that cannot be read stops assetd at start with a message.
 
 The https server is Python's http.server wrapped in ssl, on 127.0.0.1, with
-a certificate for IP 127.0.0.1 made by the openssl command (as in
-test_tls.py); it lives as long as this module.
+a certificate for IP 127.0.0.1 from e2e_helpers.make_pki (the openssl
+command); it lives as long as this module.
 """
 import http.server
-import shutil
 import ssl
 import subprocess
 import threading
@@ -17,35 +16,16 @@ import time
 import pytest
 
 from conftest import ASSETD_BIN, require_binary, sanitizer_env, start_instance
-from e2e_helpers import ok, seg, uniq
+from e2e_helpers import make_pki, ok, seg, uniq
 
 BODY = b"# served over https\n"
-
-
-def openssl(*args, cwd):
-    exe = shutil.which("openssl")
-    if not exe:
-        pytest.fail("the openssl command is missing (scripts/install-deps.sh test installs it)",
-                    pytrace=False)
-    p = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, f"openssl {' '.join(args)} failed:\n{p.stderr}"
 
 
 @pytest.fixture(scope="module")
 def https_src(tmp_path_factory):
     """(base URL, CA file) of an https server on 127.0.0.1 serving /page.md."""
     d = tmp_path_factory.mktemp("https-src")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-            "-subj", "/CN=assetd source test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
-            cwd=d)
-    (d / "server.ext").write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext", cwd=d)
+    pki = make_pki(d, "assetd source test CA")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -63,11 +43,11 @@ def https_src(tmp_path_factory):
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(d / "server.crt"), str(d / "server.key"))
+    ctx.load_cert_chain(str(pki.cert), str(pki.key))
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
-    yield f"https://127.0.0.1:{httpd.server_address[1]}", d / "ca.crt"
+    yield f"https://127.0.0.1:{httpd.server_address[1]}", pki.ca
     httpd.shutdown()
     httpd.server_close()
 

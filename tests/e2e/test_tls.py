@@ -10,7 +10,6 @@ A private CA and a server certificate for IP 127.0.0.1 are made with the
 """
 
 import json
-import shutil
 import socket
 import ssl
 import subprocess
@@ -23,45 +22,24 @@ import pytest
 import requests
 
 from conftest import ASSETD_BIN, free_ports, sanitizer_env
-from e2e_helpers import canonical, make_asset, ok, sanitizer_report
+from e2e_helpers import canonical, make_asset, make_pki, ok, openssl, sanitizer_report
 
 START_TIMEOUT = 20.0
 
 
 # ---- certificates -----------------------------------------------------------------------------
 
-def openssl(*args, cwd):
-    exe = shutil.which("openssl")
-    if not exe:
-        pytest.fail("the openssl command is missing (scripts/install-deps.sh test installs it)",
-                    pytrace=False)
-    p = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, f"openssl {' '.join(args)} failed:\n{p.stderr}"
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """ca.crt (a private CA), server.crt/server.key (signed by it, for IP
     127.0.0.1), other.key (an unrelated key), enc.key (server.key encrypted)."""
     d = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-            "-subj", "/CN=assetd test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
-            cwd=d)
-    (d / "server.ext").write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext", cwd=d)
+    base = make_pki(d)
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
             "-out", "other.key", cwd=d)
     openssl("pkey", "-in", "server.key", "-aes256", "-passout", "pass:secret", "-out", "enc.key",
             cwd=d)
-    return SimpleNamespace(dir=d, ca=d / "ca.crt", cert=d / "server.crt", key=d / "server.key",
-                           other_key=d / "other.key", enc_key=d / "enc.key")
+    return SimpleNamespace(**vars(base), other_key=d / "other.key", enc_key=d / "enc.key")
 
 
 def session(ca):
