@@ -37,6 +37,7 @@ enum opt_id {
     O_MAX_UPLOADS,
     O_STATUS_TTL,
     O_STAGE_UPLOADS,
+    O_STORE_WHILE_UPLOADING,
     O_ZIP_MAX_ENTRIES,
     O_ZIP_MAX_UNPACKED,
     O_ZIP_MAX_RATIO,
@@ -110,6 +111,10 @@ static const struct setting {
     {O_STAGE_UPLOADS, "stage-uploads", "auto|on|off", "ASSETD_STAGE_UPLOADS", "auto",
      "keep upload bodies in the blob store (uploads/ID.zip) so any instance can run the job; "
      "auto: when the job store is shared (redis://)"},
+    {O_STORE_WHILE_UPLOADING, "store-while-uploading", "on|off", "ASSETD_STORE_WHILE_UPLOADING",
+     "on",
+     "store the big stored (uncompressed) entries of a spooled upload while its body arrives; "
+     "the job then checks them against the central directory instead of reading them again"},
     {O_STATUS_TTL, "status-ttl", "SECONDS", "ASSETD_STATUS_TTL", "604800",
      "how long a finished upload's status stays readable (7 days)"},
     {O_ZIP_MAX_ENTRIES, "zip-max-entries", "N", "ASSETD_ZIP_MAX_ENTRIES", "100000",
@@ -300,6 +305,12 @@ static ad_code apply(ad_config *c, const struct setting *s, const char *v, bool 
                            v);
         c->stage_uploads = strcmp(v, "on") == 0 ? 1 : strcmp(v, "off") == 0 ? 0 : -1;
         return AD_OK;
+    case O_STORE_WHILE_UPLOADING:
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return ad_fail(err, AD_E_BAD_REQUEST, "--store-while-uploading: on or off, got \"%s\"",
+                           v);
+        c->store_while_uploading = strcmp(v, "on") == 0;
+        return AD_OK;
     case O_STATUS_TTL:
         return set_uint(s, v, 1, (uint64_t)10 * 365 * 86400, &c->status_ttl, err);
     case O_ZIP_MAX_ENTRIES:
@@ -398,6 +409,7 @@ ad_code ad_config_load(ad_config *c, int argc, char **argv, ad_error *err)
     c->max_uploads = 4;
     c->access_log = true;
     c->stage_uploads = -1;
+    c->store_while_uploading = true;
     c->shutdown_grace = 10;
     c->workers = 2;
     c->upload_max = 10ull << 30;

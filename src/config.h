@@ -35,11 +35,12 @@ typedef struct ad_config {
     char *log_level;
     unsigned shutdown_grace; /* seconds */
     /* ZIP uploads */
-    unsigned workers;     /* ingest worker threads */
-    uint64_t upload_max;  /* bytes of an upload body */
-    unsigned max_uploads; /* upload bodies received at once */
-    uint64_t status_ttl;  /* seconds a finished upload's status stays */
-    int stage_uploads;    /* 1 on, 0 off, -1 auto (on with a shared job store) */
+    unsigned workers;           /* ingest worker threads */
+    uint64_t upload_max;        /* bytes of an upload body */
+    unsigned max_uploads;       /* upload bodies received at once */
+    uint64_t status_ttl;        /* seconds a finished upload's status stays */
+    int stage_uploads;          /* 1 on, 0 off, -1 auto (on with a shared job store) */
+    bool store_while_uploading; /* core/zipspec.h */
     uint64_t zip_max_entries;
     uint64_t zip_max_unpacked; /* bytes, all entries of an archive */
     uint64_t zip_max_ratio;    /* uncompressed bytes per archive byte */

@@ -124,6 +124,10 @@ static ad_code start_ingest(const ad_config *cfg, ad_app *app, ad_controller *ct
                          (cfg->stage_uploads == -1 && strncmp(cfg->jobs_url, "local:", 6) != 0 &&
                           strncmp(cfg->jobs_url, "memory:", 7) != 0);
     app->upload_max = cfg->upload_max;
+    app->store_while_uploading = cfg->store_while_uploading;
+    app->zip_limits.max_entries = cfg->zip_max_entries;
+    app->zip_limits.max_unpacked = cfg->zip_max_unpacked;
+    app->zip_limits.max_ratio = cfg->zip_max_ratio;
     o.jobs = app->jobs, o.blobs = app->blobs, o.reg = app->reg, o.buckets = app->buckets;
     o.public_url = cfg->public_url;
     o.workers = cfg->workers;

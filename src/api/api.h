@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/archive_rules.h"
 #include "core/buckets.h"
 #include "core/filter.h"
 #include "core/registry.h"
@@ -35,6 +36,9 @@ typedef struct ad_app {
     bool stage_uploads;                /* upload bodies go to the blob store (uploads/<id>.zip)
                                           instead of the local spool: any instance may run
                                           the job */
+    bool store_while_uploading;        /* spooled uploads: entries stored as they arrive
+                                          (core/zipspec.h) */
+    ad_archive_limits zip_limits;      /* --zip-max-entries, --zip-max-unpacked */
     bool open_allowed;                 /* no token needed while none exists (loopback or
                                           --insecure-no-auth) */
     struct api_auth_cache *auth_cache; /* auth.c: whether any token exists */

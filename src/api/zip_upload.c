@@ -14,6 +14,13 @@
  * complete the job is queued in the job store and the client gets 202 with
  * the upload id; the ingest workers (core/ingest.h) do the rest.
  *
+ * Unless uploads are staged, the body also runs through core/zipspec.h as
+ * it arrives: the big stored entries it recognises go straight into the
+ * blob store (under the keys the job would give them) and leave holes of
+ * the same length in the spool, listed in a manifest <id>.spec beside it;
+ * the job checks them against the central directory instead of reading
+ * them again (--store-while-uploading, on by default).
+ *
  * When uploads are staged (--stage-uploads: by default when the job store
  * is shared by several instances), the same bytes stream into the blob
  * store as "uploads/<id>.zip" instead, committed only once the body is
@@ -33,6 +40,7 @@
 #include "core/buckets.h"
 #include "core/ingest.h"
 #include "core/uuid.h"
+#include "core/zipspec.h"
 #include "http/multipart.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -58,6 +66,8 @@ typedef struct upload {
     unsigned char sig[4];
     size_t nsig;
     uint64_t size;
+    ad_zipspec *zs;          /* the speculation (spooled uploads), or NULL */
+    char manifest[PATH_MAX]; /* its manifest */
 } upload;
 
 static void staged_key(const upload *u, char *key, size_t cap)
@@ -69,6 +79,8 @@ static void upload_free(void *p)
 {
     upload *u = p;
     if (u->fd >= 0) close(u->fd);
+    if (u->zs && !u->handed_off) ad_zipspec_discard(u->zs);
+    ad_zipspec_free(u->zs);
     if (!u->handed_off && u->path[0] && !u->staged) unlink(u->path);
     if (u->bw) u->app->blobs->ops->writer_abort(u->bw);
     if (!u->handed_off && u->staged) {
@@ -128,6 +140,25 @@ static ad_code flush_buf(upload *u, ad_error *err)
     return rc;
 }
 
+/* Skips n bytes of the spool (stored by the speculation): a hole. */
+static ad_code spool_hole(void *ctx, uint64_t n, ad_error *err)
+{
+    upload *u = ctx;
+    ad_code rc = u->nbuf ? flush_buf(u, err) : AD_OK;
+    if (rc) return rc;
+    if (lseek(u->fd, (off_t)n, SEEK_CUR) < 0)
+        return ad_fail(err, AD_E_BACKEND, "cannot spool the upload: %s", strerror(errno));
+    u->written += n;
+    return AD_OK;
+}
+
+static ad_code write_all(upload *u, const char *p, size_t n, ad_error *err);
+
+static ad_code spool_bytes(void *ctx, const char *p, size_t n, ad_error *err)
+{
+    return write_all(ctx, p, n, err);
+}
+
 /* Appends to the spool through the buffer. */
 static ad_code write_all(upload *u, const char *p, size_t n, ad_error *err)
 {
@@ -166,6 +197,37 @@ static ad_code bucket_check(ad_app *app, const char *name, ad_error *err)
     return AD_OK;
 }
 
+static ad_code archive_bytes(upload *u, const char *p, size_t n, ad_error *err)
+{
+    return u->zs ? ad_zipspec_feed(u->zs, p, n, err) : write_all(u, p, n, err);
+}
+
+/* The file part begins: the bucket is settled (the one named, else the
+ * default) and, for a spooled upload, the speculation starts. */
+static ad_code file_begin(upload *u, ad_error *err)
+{
+    static const ad_zipspec_sink sink = {spool_bytes, spool_hole, NULL};
+    ad_zipspec_sink k = sink;
+    ad_zipspec_opts o = {0};
+    ad_app *app = u->app;
+    ad_code rc;
+    if (!u->bucket[0] && app->buckets && ad_buckets_default(app->buckets)) {
+        snprintf(u->bucket, sizeof(u->bucket), "%s", ad_buckets_default(app->buckets));
+        if ((rc = bucket_check(app, u->bucket, err))) return rc;
+    }
+    if (u->fd < 0 || !app->store_while_uploading) return AD_OK;
+    if (!ad_zipspec_manifest_path(u->path, u->manifest, sizeof(u->manifest)))
+        return ad_fail(err, AD_E_INTERNAL, "spool path too long");
+    o.upload_id = u->id;
+    o.bucket = u->bucket[0] ? u->bucket : NULL;
+    o.blobs = app->blobs;
+    if (o.bucket && (rc = ad_buckets_store(app->buckets, o.bucket, &o.blobs, err))) return rc;
+    o.manifest = u->manifest;
+    o.limits = app->zip_limits;
+    k.ctx = u;
+    return ad_zipspec_new(&o, &k, &u->zs, err);
+}
+
 static ad_code part_begin(void *ctx, const char *name, const char *filename, ad_error *err)
 {
     upload *u = ctx;
@@ -179,7 +241,7 @@ static ad_code part_begin(void *ctx, const char *name, const char *filename, ad_
     }
     u->in_file = strcmp(name, "file") == 0 && !u->file_seen;
     if (u->in_file) u->file_seen = true;
-    return AD_OK;
+    return u->in_file ? file_begin(u, err) : AD_OK;
 }
 
 static ad_code part_data(void *ctx, const char *p, size_t n, ad_error *err)
@@ -201,12 +263,12 @@ static ad_code part_data(void *ctx, const char *p, size_t n, ad_error *err)
         if (!zip_signature(u->sig))
             return ad_fail(err, AD_E_BAD_REQUEST,
                            "the file field is not a zip archive (no PK signature)");
-        if (write_all(u, (const char *)u->sig, 4, err)) return err->code;
+        if (archive_bytes(u, (const char *)u->sig, 4, err)) return err->code;
         u->size += 4;
     }
     if (!n) return AD_OK;
     u->size += n;
-    return write_all(u, p, n, err);
+    return archive_bytes(u, p, n, err);
 }
 
 static ad_code part_end(void *ctx, ad_error *err)
@@ -298,6 +360,9 @@ static ad_code upload_finish(http_req *r, upload *u, ad_error *err)
         return ad_fail(err, AD_E_BAD_REQUEST, "the file field is not a zip archive (too short)");
     rc = flush_buf(u, err);
     if (rc) return rc;
+    /* a hole at the end (an archive cut inside an entry) still counts */
+    if (u->zs && ftruncate(u->fd, (off_t)u->size) != 0)
+        return ad_fail(err, AD_E_BACKEND, "cannot spool the upload: %s", strerror(errno));
     if (!u->bucket[0] && u->app->buckets && ad_buckets_default(u->app->buckets)) {
         snprintf(u->bucket, sizeof(u->bucket), "%s", ad_buckets_default(u->app->buckets));
         if ((rc = bucket_check(u->app, u->bucket, err))) return rc;
@@ -324,6 +389,7 @@ static ad_code upload_finish(http_req *r, upload *u, ad_error *err)
         return ad_fail(err, AD_E_BACKEND, "cannot spool the upload: %s", strerror(errno));
     }
     u->fd = -1;
+    if (u->zs && (rc = ad_zipspec_finish(u->zs, err))) return rc;
     job.source = u->path;
     job.bytes_total = u->size;
     rc = u->app->jobs->ops->create(u->app->jobs, &job, err);
@@ -421,8 +487,25 @@ void api_zip_status(http_req *r)
 
 /* --- start-up --- */
 
+/* The manifest of what an upload stored while it arrived
+ * (core/zipspec.h), found with no live job: its objects are removed
+ * unless the job succeeded (they are then the asset's files). */
+static void sweep_manifest(ad_app *app, const char *id, const char *path, bool success)
+{
+    ad_error err = {0};
+    char e[AD_ERROR_MSG_MAX];
+    if (ad_zipspec_drop(path, id, success, app->blobs, app->buckets, &err))
+        ad_log(AD_LOG_ERROR,
+               "msg=\"cannot clean up what a stale upload stored\" upload=%s error=\"%s\"", id,
+               ad_log_safe(e, sizeof(e), err.msg));
+    else
+        ad_log(AD_LOG_INFO, "msg=\"removed a stale spool file\" file=\"%s.spec\" objects=%s", id,
+               success ? "kept" : "removed");
+}
+
 /* Removes spool files no live job refers to (uploads cut off by a crash,
- * jobs that ended while their file could not be removed). */
+ * jobs that ended while their file could not be removed), and what such
+ * uploads stored while they arrived. */
 void api_zip_sweep_spool(ad_app *app)
 {
     DIR *d = opendir(app->spool_dir);
@@ -431,22 +514,29 @@ void api_zip_sweep_spool(ad_app *app)
     if (!d) return;
     while ((e = readdir(d)) != NULL) {
         ad_job job;
-        bool live = false;
+        bool live = false, success = false, manifest;
+        size_t n = strlen(e->d_name);
         if (e->d_name[0] == '.') continue;
-        if (strlen(e->d_name) == AD_UUID_LEN + 4) {
+        manifest = n == AD_UUID_LEN + 5 && strcmp(e->d_name + AD_UUID_LEN, ".spec") == 0;
+        if (n == AD_UUID_LEN + 4 || manifest) {
             memcpy(id, e->d_name, AD_UUID_LEN);
             id[AD_UUID_LEN] = '\0';
             if (app->jobs->ops->get(app->jobs, id, &job, NULL) == AD_OK) {
                 live = job.state == AD_JOB_QUEUED || job.state == AD_JOB_PROCESSING;
+                success = job.state == AD_JOB_SUCCESS;
                 ad_job_clear(&job);
             }
         }
         if (live) continue;
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", app->spool_dir, e->d_name) <
-            sizeof(path)) {
-            unlink(path);
-            ad_log(AD_LOG_INFO, "msg=\"removed a stale spool file\" file=\"%s\"", e->d_name);
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", app->spool_dir, e->d_name) >=
+            sizeof(path))
+            continue;
+        if (manifest) {
+            sweep_manifest(app, id, path, success);
+            continue;
         }
+        unlink(path);
+        ad_log(AD_LOG_INFO, "msg=\"removed a stale spool file\" file=\"%s\"", e->d_name);
     }
     closedir(d);
 }

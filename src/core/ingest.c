@@ -54,6 +54,7 @@
 #include "core/stage_store.h"
 #include "core/model.h"
 #include "core/zip_cd.h"
+#include "core/zipspec.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -97,6 +98,8 @@ typedef struct run {
     const char *src;        /* the archive on local disk: the job's source, or fetched */
     ad_blob *dest;          /* where the files go: the main store or the job's bucket */
     char fetched[PATH_MAX]; /* a staged source's local copy ("" if none) */
+    ad_spec_list spec;      /* what the upload stored while it arrived (core/zipspec.h) */
+    size_t adopted;         /* of those, files the store pass took as they are */
 } run;
 
 static int fail(run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -194,6 +197,46 @@ static int check_type(run *R, struct archive_entry *e, const char *name)
 
 static int check_unpacked(run *R, uint64_t unpacked);
 
+/* An entry the upload stored while it arrived (core/zipspec.h) is kept
+ * only if the central directory agrees on everything that was stored:
+ * where its data starts, its name, stored method, size and CRC-32. Its
+ * data exists only as that object (the spool has a hole there), so any
+ * disagreement fails the job. libarchive has just read the local header:
+ * its position is where the entry's data starts. */
+static int adopt(run *R, struct archive *a, const char *name)
+{
+    uint64_t at = (uint64_t)archive_filter_bytes(a, 0);
+    ad_spec_file *sp = R->spec.n ? ad_spec_list_find(&R->spec, at) : NULL;
+    const ad_zip_entry *ze;
+    if (!sp) return 0;
+    ze = ad_zip_dir_find(&R->dir, at);
+    if (!ze || ze->method != 0 || ze->csize != sp->size || ze->usize != sp->size ||
+        ze->crc != sp->crc || strcmp(name, sp->name) != 0 || sp->adopted)
+        return fail(R,
+                    "corrupt archive: entry \"%.200s\" does not match its local header (name, "
+                    "method, size or CRC-32)",
+                    name);
+    sp->adopted = true;
+    return 0;
+}
+
+/* Every entry the upload stored must have been adopted by the scan. */
+static int check_adopted(run *R)
+{
+    size_t i;
+    for (i = 0; i < R->spec.n; i++) {
+        const ad_spec_file *f = &R->spec.f[i];
+        if (!f->complete)
+            return fail(R, "corrupt archive: truncated inside entry \"%.200s\"", f->name);
+        if (!f->adopted)
+            return fail(R,
+                        "corrupt archive: the local header at offset %llu (\"%.200s\") is not "
+                        "in the central directory",
+                        (unsigned long long)f->header_off, f->name);
+    }
+    return 0;
+}
+
 static int scan_entry(run *R, struct archive *a, struct archive_entry *e)
 {
     const char *name = entry_name(e);
@@ -215,6 +258,7 @@ static int scan_entry(run *R, struct archive *a, struct archive_entry *e)
     }
     if (ad_archive_name_check(name, &err)) return fail(R, "%s", err.msg);
     if (add_name(R, name)) return -1;
+    if (adopt(R, a, name)) return -1;
     if (strcmp(name, "asset.json") == 0) return read_meta(R, a);
     if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
         R->declared += (uint64_t)archive_entry_size(e);
@@ -322,6 +366,7 @@ static int scan(run *R)
     int rc = for_each_entry(R, false, scan_entry);
     if (!rc && !R->meta) rc = fail(R, "asset.json missing at the root of the archive");
     if (!rc) rc = check_duplicates(R);
+    if (!rc) rc = check_adopted(R);
     if (!rc) rc = check_unpacked(R, R->declared);
     if (!rc) rc = index_given(R);
     if (!rc) rc = check_meta(R);
@@ -464,12 +509,29 @@ static int write_entry(run *R, struct archive *a, const ad_zip_entry *ze, const 
     return add_file_entry(R, name, &s);
 }
 
+/* An entry stored while the upload arrived and adopted by the scan: its
+ * object is in place, its sums are the manifest's (libarchive skips its
+ * data, which the spool does not have). */
+static int adopted_entry(run *R, const ad_spec_file *sp)
+{
+    ad_stage_sum s = {.crc = sp->crc, .size = sp->size};
+    memcpy(s.sha256, sp->sha256, sizeof(s.sha256));
+    snprintf(s.mime, sizeof(s.mime), "%s", sp->mime);
+    if (take_block(R, 0)) return -1;
+    R->unpacked += sp->size;
+    R->job->bytes_done += sp->size;
+    if (check_unpacked(R, R->unpacked)) return -1;
+    R->adopted++;
+    return add_file_entry(R, sp->name, &s);
+}
+
 static int store_entry(run *R, struct archive *a, struct archive_entry *e)
 {
     const char *name = entry_name(e);
     char key[AD_BLOB_KEY_MAX + 1];
     ad_error err = {0};
     const ad_zip_entry *ze;
+    const ad_spec_file *sp;
     if (archive_entry_filetype(e) != AE_IFREG || !name || strcmp(name, "asset.json") == 0) return 0;
     if ((size_t)snprintf(key, sizeof(key), "%s/%s", R->job->id, name) >= sizeof(key) ||
         ad_blob_key_check(key, &err))
@@ -482,7 +544,12 @@ static int store_entry(run *R, struct archive *a, struct archive_entry *e)
                     "corrupt archive: entry \"%.200s\" is not where the central directory "
                     "puts it",
                     name);
-    if (write_entry(R, a, ze, key, name)) return -1;
+    sp = R->spec.n ? ad_spec_list_find(&R->spec, ze->data_off) : NULL;
+    if (sp && sp->adopted && strcmp(sp->key, key) == 0) {
+        if (adopted_entry(R, sp)) return -1;
+    } else if (write_entry(R, a, ze, key, name)) {
+        return -1;
+    }
     R->job->files_done++;
     record_progress(R, false);
     return 0;
@@ -586,13 +653,31 @@ static void remove_objects(const ad_ingest_opts *o, const ad_job *job)
 
 static const char *staged_key(const ad_job *job);
 
-/* Removes a finished job's archive: the spool file, or the staged object. */
-static void discard_source(const ad_ingest_opts *o, const ad_job *job)
+/* Removes what an upload stored while it arrived (core/zipspec.h), unless
+ * keep_objects (they are the asset's files), and its manifest. */
+static void drop_spec(const ad_ingest_opts *o, const ad_job *job, bool keep_objects)
+{
+    char manifest[PATH_MAX], e[AD_ERROR_MSG_MAX];
+    ad_error err = {0};
+    if (!job->source || staged_key(job) ||
+        !ad_zipspec_manifest_path(job->source, manifest, sizeof(manifest)))
+        return;
+    if (ad_zipspec_drop(manifest, job->id, keep_objects, o->blobs, o->buckets, &err))
+        ad_log(AD_LOG_ERROR,
+               "msg=\"cannot clean up what an upload stored while it arrived\" upload=%s "
+               "error=\"%s\"",
+               job->id, ad_log_safe(e, sizeof(e), err.msg));
+}
+
+/* Removes a finished job's archive: the spool file (and, when it failed,
+ * what the upload stored while it arrived), or the staged object. */
+static void discard_source(const ad_ingest_opts *o, const ad_job *job, bool failed)
 {
     const char *key = staged_key(job);
     ad_error err = {0};
     if (!job->source) return;
     if (!key) {
+        drop_spec(o, job, !failed);
         unlink(job->source);
     } else if (o->blobs->ops->remove(o->blobs, key, &err)) {
         char e[AD_ERROR_MSG_MAX];
@@ -624,6 +709,7 @@ static void run_free(run *R)
     ad_hashpipe_free(R->hp);
     if (R->spool_fd >= 0) close(R->spool_fd);
     if (R->fetched[0]) unlink(R->fetched);
+    ad_spec_list_free(&R->spec);
 }
 
 /* The raw central directory, before libarchive (see core/zip_cd.h). */
@@ -707,6 +793,22 @@ static int open_dest(run *R)
     return 0;
 }
 
+/* The manifest of what the upload stored while it arrived, if any. */
+static int load_spec(run *R)
+{
+    char manifest[PATH_MAX];
+    ad_error err = {0};
+    ad_code rc;
+    const char *b = R->job->bucket;
+    if (!ad_zipspec_manifest_path(R->src, manifest, sizeof(manifest))) return 0;
+    rc = ad_zipspec_load(manifest, R->job->id, &R->spec, &err);
+    if (rc == AD_E_NOT_FOUND) return 0;
+    if (rc) return fail(R, "%s", err.msg);
+    if ((b == NULL) != (R->spec.bucket == NULL) || (b && strcmp(b, R->spec.bucket) != 0))
+        return fail(R, "the upload's manifest is damaged (it names another bucket)");
+    return 0;
+}
+
 static int run_steps(run *R)
 {
     struct stat st;
@@ -719,6 +821,7 @@ static int run_steps(run *R)
     if (!R->src || stat(R->src, &st) != 0)
         return fail(R, "the uploaded archive is gone (%s)", strerror(errno));
     R->spool_size = (uint64_t)st.st_size;
+    if (!key && load_spec(R)) return -1;
     if (check_directory(R) || scan(R) || store(R)) return -1;
     return register_asset(R);
 }
@@ -728,11 +831,12 @@ static void log_end(run *R, ad_job_state state, int rc)
 {
     char reason[AD_JOB_REASON_MAX], asset[256];
     ad_log(state == AD_JOB_FAILED ? AD_LOG_WARN : AD_LOG_INFO,
-           "msg=\"upload %s\" upload=%s asset=\"%s\" files=%llu bytes=%llu reason=\"%s\"",
+           "msg=\"upload %s\" upload=%s asset=\"%s\" files=%llu bytes=%llu stored_early=%zu "
+           "reason=\"%s\"",
            ad_job_state_name(state), R->job->id,
            ad_log_safe(asset, sizeof(asset), R->job->asset_id),
            (unsigned long long)R->job->files_done, (unsigned long long)R->job->bytes_done,
-           ad_log_safe(reason, sizeof(reason), rc ? R->reason : ""));
+           R->adopted, ad_log_safe(reason, sizeof(reason), rc ? R->reason : ""));
 }
 
 /* Ends the job in the job store: success, failed with the reason, or
@@ -748,12 +852,16 @@ static ad_job_state settle(run *R, int rc)
     else if (o->jobs->ops->clear_keys(o->jobs, job->id, &err))
         ad_log(AD_LOG_WARN, "msg=\"cannot forget keys\" upload=%s", job->id);
     if (rc && R->interrupted) job->bytes_done = job->files_done = 0;
+    /* the objects stored while the upload arrived are the asset's now: the
+     * manifest goes before success is recorded, so no sweep after a crash
+     * can take them for an abandoned upload's */
+    if (!rc) drop_spec(o, job, true);
     record_progress(R, true);
     if (o->jobs->ops->finish(o->jobs, job->id, state, rc && !R->interrupted ? R->reason : NULL,
                              &err))
         ad_log(AD_LOG_ERROR, "msg=\"cannot record a job's end\" upload=%s error=\"%s\"", job->id,
                err.msg);
-    if (state != AD_JOB_QUEUED) discard_source(o, job);
+    if (state != AD_JOB_QUEUED) discard_source(o, job, state == AD_JOB_FAILED);
     log_end(R, state, rc);
     return state;
 }
@@ -788,16 +896,7 @@ static void locale_done(locale_t loc)
 
 static magic_t magic_new(void)
 {
-    /* no decompressing or parsing of compressed, ELF or CDF content: less
-     * parsing of untrusted bytes, and the outer type is what a client needs */
-    magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_ELF |
-                           MAGIC_NO_CHECK_CDF);
-    if (m && magic_load(m, NULL) != 0) {
-        ad_log(AD_LOG_WARN, "msg=\"libmagic database not loaded\" error=\"%s\"", magic_error(m));
-        magic_close(m);
-        m = NULL;
-    }
-    return m;
+    return (magic_t)ad_stage_magic_new();
 }
 
 /* A reconcile job of the asset store (source "asset:<id>#<generation>"):
@@ -852,8 +951,9 @@ static bool take_over(const ad_ingest_opts *o, ad_job *job)
     }
     if (registered) {
         o->jobs->ops->clear_keys(o->jobs, job->id, &err);
+        drop_spec(o, job, true);
         o->jobs->ops->finish(o->jobs, job->id, AD_JOB_SUCCESS, NULL, &err);
-        discard_source(o, job);
+        discard_source(o, job, false);
         outcome = "success";
     } else {
         remove_objects(o, job);
@@ -866,6 +966,7 @@ static bool take_over(const ad_ingest_opts *o, ad_job *job)
                                  "interrupted (the process running it stopped), and the uploaded "
                                  "archive is gone",
                                  &err);
+            discard_source(o, job, true);
             outcome = "failed";
         }
     }

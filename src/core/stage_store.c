@@ -19,6 +19,7 @@
 
 #include "core/archive_rules.h"
 #include "util/buf.h"
+#include "util/log.h"
 
 #define MIME_SNIFF ((size_t)64 << 10) /* bytes libmagic looks at */
 
@@ -45,6 +46,22 @@ static ad_code record_key(const ad_stage *s, const char *key, ad_error *err)
     return AD_OK;
 }
 
+/* Sums and writes one filled block of the hash pipe. */
+static ad_code put_block(const ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uLong *crc,
+                         const char *b, size_t n, ad_error *err)
+{
+    if (sum->size == 0) sniff(s, sum, b, n);
+    sum->size += (uint64_t)n;
+    ad_hashpipe_submit(s->hp, n);
+    *crc = crc32_z(*crc, (const Bytef *)b, n);
+    if (s->blobs->ops->writer_write(w, b, n, err)) {
+        char m[AD_ERROR_MSG_MAX];
+        snprintf(m, sizeof(m), "%s", err->msg);
+        return ad_fail(err, AD_E_BACKEND, "storage error: %s", m);
+    }
+    return AD_OK;
+}
+
 /* Pulls, sums and writes every block; -1 when a callback stopped. */
 static ad_code copy(ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uLong *crc, ad_error *err)
 {
@@ -55,49 +72,121 @@ static ad_code copy(ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uLong *cr
         if (n == 0) return AD_OK;
         if (s->block && s->block(s->ctx, (size_t)n))
             return ad_fail(err, AD_E_BAD_REQUEST, "%s", "");
-        if (sum->size == 0) sniff(s, sum, b, (size_t)n);
-        sum->size += (uint64_t)n;
-        ad_hashpipe_submit(s->hp, (size_t)n);
-        *crc = crc32_z(*crc, (const Bytef *)b, (size_t)n);
-        if (s->blobs->ops->writer_write(w, b, (size_t)n, err)) {
-            char m[AD_ERROR_MSG_MAX];
-            snprintf(m, sizeof(m), "%s", err->msg);
-            return ad_fail(err, AD_E_BACKEND, "storage error: %s", m);
-        }
+        if (put_block(s, w, sum, crc, b, (size_t)n, err)) return err->code;
     }
 }
 
-ad_code ad_stage_file(ad_stage *s, const char *key, ad_stage_sum *sum, ad_error *err)
+static ad_code open_writer(ad_stage *s, const char *key, ad_blob_writer **w, ad_error *err)
 {
-    const ad_blob_ops *ops = s->blobs->ops;
-    ad_blob_writer *w = NULL;
-    uLong crc = crc32(0, NULL, 0);
-    ad_code rc;
-    int hashed;
-    memset(sum, 0, sizeof(*sum));
-    rc = record_key(s, key, err);
+    ad_code rc = s->jobs ? record_key(s, key, err) : AD_OK;
     if (rc) return rc;
-    if (ops->writer_open(s->blobs, key, &w, err)) {
-        char m[AD_ERROR_MSG_MAX];
-        snprintf(m, sizeof(m), "%s", err->msg);
-        return ad_fail(err, AD_E_BACKEND, "storage error: %s", m);
-    }
-    rc = copy(s, w, sum, &crc, err);
-    hashed = ad_hashpipe_digest(s->hp, sum->sha256); /* also ends the stream of a failed file */
-    sum->crc = (uint32_t)crc;
-    if (!rc && sum->size == 0) sniff(s, sum, "", 0);
-    if (!rc && hashed) rc = ad_fail(err, AD_E_INTERNAL, "hashing failed");
-    if (!rc && s->done && s->done(s->ctx, sum)) rc = ad_fail(err, AD_E_BAD_REQUEST, "%s", "");
-    if (rc) {
-        ops->writer_abort(w);
-        return rc;
-    }
-    if (ops->writer_commit(w, err)) {
+    if (s->blobs->ops->writer_open(s->blobs, key, w, err)) {
         char m[AD_ERROR_MSG_MAX];
         snprintf(m, sizeof(m), "%s", err->msg);
         return ad_fail(err, AD_E_BACKEND, "storage error: %s", m);
     }
     return AD_OK;
+}
+
+/* The end of a file: digest, the done callback, then commit or abort. */
+static ad_code finish(ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uLong crc, ad_code rc,
+                      ad_error *err)
+{
+    int hashed = ad_hashpipe_digest(s->hp, sum->sha256); /* also ends a failed file's stream */
+    sum->crc = (uint32_t)crc;
+    if (!rc && sum->size == 0) sniff(s, sum, "", 0);
+    if (!rc && hashed) rc = ad_fail(err, AD_E_INTERNAL, "hashing failed");
+    if (!rc && s->done && s->done(s->ctx, sum)) rc = ad_fail(err, AD_E_BAD_REQUEST, "%s", "");
+    if (rc) {
+        s->blobs->ops->writer_abort(w);
+        return rc;
+    }
+    if (s->blobs->ops->writer_commit(w, err)) {
+        char m[AD_ERROR_MSG_MAX];
+        snprintf(m, sizeof(m), "%s", err->msg);
+        return ad_fail(err, AD_E_BACKEND, "storage error: %s", m);
+    }
+    return AD_OK;
+}
+
+ad_code ad_stage_file(ad_stage *s, const char *key, ad_stage_sum *sum, ad_error *err)
+{
+    ad_blob_writer *w = NULL;
+    uLong crc = crc32(0, NULL, 0);
+    ad_code rc;
+    memset(sum, 0, sizeof(*sum));
+    rc = open_writer(s, key, &w, err);
+    if (rc) return rc;
+    rc = copy(s, w, sum, &crc, err);
+    return finish(s, w, sum, crc, rc, err);
+}
+
+/* --- push --- */
+
+ad_code ad_stage_push_open(ad_stage_push *p, ad_stage *s, const char *key, ad_error *err)
+{
+    memset(p, 0, sizeof(*p));
+    p->s = s;
+    p->crc = crc32(0, NULL, 0);
+    return open_writer(s, key, &p->w, err);
+}
+
+ad_code ad_stage_push_write(ad_stage_push *p, const char *data, size_t n, ad_error *err)
+{
+    while (n) {
+        size_t k;
+        if (!p->blk) p->blk = ad_hashpipe_block(p->s->hp);
+        k = AD_HASHPIPE_BLOCK - p->fill;
+        if (k > n) k = n;
+        memcpy(p->blk + p->fill, data, k);
+        p->fill += k;
+        data += k;
+        n -= k;
+        if (p->fill < AD_HASHPIPE_BLOCK) break;
+        if (put_block(p->s, p->w, &p->sum, &p->crc, p->blk, p->fill, err)) return err->code;
+        p->blk = NULL;
+        p->fill = 0;
+    }
+    return AD_OK;
+}
+
+ad_code ad_stage_push_commit(ad_stage_push *p, ad_stage_sum *sum, ad_error *err)
+{
+    ad_blob_writer *w = p->w;
+    ad_code rc = AD_OK;
+    p->w = NULL;
+    if (!w) return ad_fail(err, AD_E_INTERNAL, "no file open");
+    if (p->fill) rc = put_block(p->s, w, &p->sum, &p->crc, p->blk, p->fill, err);
+    p->blk = NULL;
+    p->fill = 0;
+    rc = finish(p->s, w, &p->sum, p->crc, rc, err);
+    if (!rc && sum) *sum = p->sum;
+    return rc;
+}
+
+void ad_stage_push_abort(ad_stage_push *p)
+{
+    unsigned char dig[32];
+    if (!p->w) return;
+    ad_hashpipe_digest(p->s->hp, dig); /* ends the stream */
+    p->s->blobs->ops->writer_abort(p->w);
+    p->w = NULL;
+    p->blk = NULL;
+    p->fill = 0;
+}
+
+void *ad_stage_magic_new(void)
+{
+    /* no decompressing or parsing of compressed, ELF or CDF content: less
+     * parsing of untrusted bytes, and the outer type is what a client needs */
+    magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_ELF |
+                           MAGIC_NO_CHECK_CDF);
+    if (m && magic_load(m, NULL) != 0) {
+        ad_log(AD_LOG_WARN, "msg=\"libmagic database not loaded\" error=\"%s\"", magic_error(m));
+        magic_close(m);
+        m = NULL;
+    }
+    return m;
 }
 
 char *ad_stage_file_url(const char *base, const char *name)

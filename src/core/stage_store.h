@@ -43,7 +43,7 @@ typedef int (*ad_stage_block_fn)(void *ctx, size_t n);
 typedef int (*ad_stage_done_fn)(void *ctx, const ad_stage_sum *sum);
 
 typedef struct ad_stage {
-    ad_jobs *jobs; /* keys are recorded here, under job_id */
+    ad_jobs *jobs; /* keys are recorded here, under job_id (NULL: the caller records them) */
     const char *job_id;
     ad_blob *blobs;     /* where the objects go */
     const char *bucket; /* NULL: the main store; else recorded as "@<bucket>/<key>" */
@@ -60,6 +60,33 @@ typedef struct ad_stage {
  * empty (the callback's owner has the reason); a store failure names
  * itself ("storage error: ...", "job store error: ..."). */
 ad_code ad_stage_file(ad_stage *s, const char *key, ad_stage_sum *sum, ad_error *err);
+
+/* The same stage driven by the producer instead (the bytes of an archive
+ * entry as an upload body brings them, core/zipspec.h): open, write the
+ * bytes in pieces of any size (gathered into the hash pipe's blocks), then
+ * commit (AD_OK with *sum filled, the object published) or abort (nothing
+ * left). The pull and block callbacks are not used; done is, at commit.
+ * Errors as ad_stage_file's. */
+typedef struct ad_stage_push {
+    ad_stage *s;
+    ad_blob_writer *w; /* NULL once committed or aborted */
+    ad_stage_sum sum;
+    unsigned long crc;
+    char *blk; /* the hash pipe block being filled, or NULL */
+    size_t fill;
+} ad_stage_push;
+
+ad_code ad_stage_push_open(ad_stage_push *p, ad_stage *s, const char *key, ad_error *err);
+ad_code ad_stage_push_write(ad_stage_push *p, const char *data, size_t n, ad_error *err);
+ad_code ad_stage_push_commit(ad_stage_push *p, ad_stage_sum *sum, ad_error *err);
+/* No-op when nothing is open. */
+void ad_stage_push_abort(ad_stage_push *p);
+
+/* A libmagic cookie set up as the store stage wants it (MIME type only,
+ * no looking into compressed, ELF or CDF content), or NULL when the
+ * database cannot be loaded (files are then application/octet-stream).
+ * One per thread; free with magic_close. */
+void *ad_stage_magic_new(void);
 
 /* The files[] entry of a stored file: given (an entry the client wrote,
  * or NULL) completed with asset_file_id = name, asset_file_type "binary"

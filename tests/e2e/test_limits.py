@@ -95,7 +95,8 @@ def is_closed(s):
 
 
 def spool_files(data_dir):
-    return sorted(os.listdir(Path(data_dir) / "spool"))
+    """The spooled archives (each may have a manifest beside it, <id>.spec)."""
+    return sorted(f for f in os.listdir(Path(data_dir) / "spool") if f.endswith(".zip"))
 
 
 GET_HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

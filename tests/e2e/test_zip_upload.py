@@ -341,18 +341,24 @@ def test_same_asset_id_raced_one_wins(assetd_factory):
 
 
 # ---- interrupted jobs ------------------------------------------------------
+# These jobs store every entry themselves (--store-while-uploading off), so
+# they can be caught in the middle of storing; what an upload stores while
+# it arrives has its own crash tests in test_zip_upload_early.py.
+
+JOB_STORES = ["--store-while-uploading", "off"]
+
 
 def test_kill_9_then_restart_resumes(assetd_factory, tmp_path):
     aid = uniq("zip")
     path = big_stored_zip(tmp_path / "big.zip", aid)
-    inst = assetd_factory(args=["--workers", "1"])
+    inst = assetd_factory(args=["--workers", "1"] + JOB_STORES)
     uid, st = start_and_catch_processing(inst.client(), path)
     if st["progress"]["files_done"] >= 24:
         pytest.skip("the job finished before it could be killed")
     inst.proc.kill()
     inst.proc.wait()
     assetd_factory.instances.remove(inst)
-    again = assetd_factory(args=["--workers", "1"], data=inst.data_dir)
+    again = assetd_factory(args=["--workers", "1"] + JOB_STORES, data=inst.data_dir)
     c = again.client()
     done = wait_done(c, uid)
     assert done["status"] == "success", done
@@ -366,7 +372,7 @@ def test_kill_9_then_restart_resumes(assetd_factory, tmp_path):
 def test_kill_9_with_spool_gone_fails_and_cleans(assetd_factory, tmp_path):
     aid = uniq("zip")
     path = big_stored_zip(tmp_path / "big.zip", aid)
-    inst = assetd_factory(args=["--workers", "1"])
+    inst = assetd_factory(args=["--workers", "1"] + JOB_STORES)
     uid, st = start_and_catch_processing(inst.client(), path)
     inst.proc.kill()
     inst.proc.wait()
@@ -387,7 +393,7 @@ def test_kill_9_with_spool_gone_fails_and_cleans(assetd_factory, tmp_path):
 def test_sigterm_mid_job_requeues_and_restart_finishes(assetd_factory, tmp_path):
     aid = uniq("zip")
     path = big_stored_zip(tmp_path / "big.zip", aid)
-    inst = assetd_factory(args=["--workers", "1"])
+    inst = assetd_factory(args=["--workers", "1"] + JOB_STORES)
     uid, st = start_and_catch_processing(inst.client(), path)
     assert inst.stop() == 0
     st = None
