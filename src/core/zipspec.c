@@ -599,10 +599,12 @@ ad_code ad_zipspec_load(const char *manifest, const char *upload_id, ad_spec_lis
         if (!nl) break; /* a line cut by a crash: its object, if any, has no K line yet */
         *nl = '\0';
         if (strlen(p) < 2 || !parse_line(out, upload_id, p, cap)) {
+            char shown[64];
+            ad_fail(err, AD_E_INVALID, "the upload's manifest is damaged (line \"%s\")",
+                    ad_log_safe(shown, sizeof(shown), p));
             free(buf);
             ad_spec_list_free(out);
-            return ad_fail(err, AD_E_INVALID, "the upload's manifest is damaged (line \"%.60s\")",
-                           p);
+            return AD_E_INVALID;
         }
     }
     free(buf);

@@ -244,6 +244,34 @@ def gen_archive_rules():
     write("archive_rules", b"\xed\xa0\x80surrogate")
 
 
+# ---- ZIP bodies as the upload's scanner of local headers sees them ------------
+def gen_zipscan():
+    import io
+    import zipfile
+    clear("zipscan")
+
+    def z(entries, comp=zipfile.ZIP_STORED, force64=False):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", comp) as f:
+            for name, data in entries:
+                zi = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+                zi.compress_type = comp
+                with f.open(zi, "w", force_zip64=force64) as w:
+                    w.write(data)
+        return buf.getvalue()
+
+    small = [("asset.json", b"{}"), ("a.bin", b"x" * 300), ("b/c.txt", b"hello" * 20)]
+    for chunk in (0, 1, 7, 30, 31):
+        write("zipscan", bytes([chunk]) + z(small))
+    write("zipscan", bytes([5]) + z(small, zipfile.ZIP_DEFLATED))
+    write("zipscan", bytes([3]) + z(small, force64=True))
+    write("zipscan", bytes([0]) + b"MZ stub" + z(small))
+    # a data descriptor (bit 3): the scan stops at that entry
+    body = bytearray(z(small))
+    body[6] |= 8
+    write("zipscan", bytes([9]) + bytes(body))
+
+
 def main():
     gen_json()
     nf = gen_filter()
@@ -251,6 +279,7 @@ def main():
     gen_router()
     gen_multipart()
     gen_archive_rules()
+    gen_zipscan()
     for t in sorted(os.listdir(os.path.join(HERE, "corpus"))):
         print(t, len(os.listdir(os.path.join(HERE, "corpus", t))), file=sys.stderr)
     print(f"(filters from test_filter.c: {nf}, GraphQL documents: {ng})", file=sys.stderr)
