@@ -57,6 +57,7 @@ typedef struct upload {
     char *buf;          /* SPOOL_BUF bytes not yet written */
     size_t nbuf;
     uint64_t written, kicked, dropped; /* spool bytes written, sent to disk, dropped */
+    uint64_t hole;                     /* bytes to skip before the next write */
     char id[AD_UUID_LEN + 1];
     char path[PATH_MAX];
     bool in_file, file_seen, file_done, handed_off;
@@ -131,24 +132,35 @@ static void spool_writeback(upload *u)
     u->kicked = u->written;
 }
 
+static ad_code skip_hole(upload *u, ad_error *err);
+
 static ad_code flush_buf(upload *u, ad_error *err)
 {
-    ad_code rc = write_fd(u, u->buf, u->nbuf, err);
+    ad_code rc = u->nbuf ? skip_hole(u, err) : AD_OK;
+    if (!rc) rc = write_fd(u, u->buf, u->nbuf, err);
     u->written += u->nbuf;
     u->nbuf = 0;
     if (!rc && u->fd >= 0 && u->written - u->kicked >= SPOOL_STEP) spool_writeback(u);
     return rc;
 }
 
-/* Skips n bytes of the spool (stored by the speculation): a hole. */
+/* Skips n bytes of the spool (stored by the speculation): a hole, made
+ * when the next bytes are written (one seek per entry, not per piece). */
 static ad_code spool_hole(void *ctx, uint64_t n, ad_error *err)
 {
     upload *u = ctx;
     ad_code rc = u->nbuf ? flush_buf(u, err) : AD_OK;
-    if (rc) return rc;
-    if (lseek(u->fd, (off_t)n, SEEK_CUR) < 0)
+    u->hole += n;
+    return rc;
+}
+
+static ad_code skip_hole(upload *u, ad_error *err)
+{
+    if (!u->hole) return AD_OK;
+    if (lseek(u->fd, (off_t)u->hole, SEEK_CUR) < 0)
         return ad_fail(err, AD_E_BACKEND, "cannot spool the upload: %s", strerror(errno));
-    u->written += n;
+    u->written += u->hole;
+    u->hole = 0;
     return AD_OK;
 }
 
