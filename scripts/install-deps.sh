@@ -7,6 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libpcre2-dev libcurl4-openssl-dev zlib1g-dev
             libarchive-dev libssl-dev libmagic-dev # zip reading, SHA-256, MIME (ZIP upload)
+            libdeflate-dev # CRC-32 of stored files (5x zlib's on this hardware)
             libpq-dev # the PostgreSQL meta store (libpq)
             libmongoc-dev libbson-dev # the MongoDB meta store
             libhiredis-dev # the Redis job store

@@ -5,7 +5,11 @@
  * Each block comes from the hash pipe (so SHA-256 runs on its thread while
  * this one runs CRC-32, looks at the first block with libmagic and writes
  * the block out); the pull callback fills it in place, so a byte is copied
- * once on its way from the source to the blob writer. The key is recorded
+ * once on its way from the source to the blob writer. CRC-32 is
+ * libdeflate's rather than zlib's (DESIGN.md's choice for it): on this
+ * hardware it runs at 23 GB/s against zlib 1.2.13's 4.5 GB/s, and zlib's
+ * was a tenth of a ZIP upload's CPU, on the thread that receives the body
+ * (zlib stays for the CRC-32 of the rare files a ZIP download computes). The key is recorded
  * before writer_open: a crash between the two leaves a recorded key with
  * no object, which removal treats as done.
  */
@@ -15,7 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "core/archive_rules.h"
 #include "util/buf.h"
@@ -47,13 +51,13 @@ static ad_code record_key(const ad_stage *s, const char *key, ad_error *err)
 }
 
 /* Sums and writes one filled block of the hash pipe. */
-static ad_code put_block(const ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uLong *crc,
+static ad_code put_block(const ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uint32_t *crc,
                          const char *b, size_t n, ad_error *err)
 {
     if (sum->size == 0) sniff(s, sum, b, n);
     sum->size += (uint64_t)n;
     ad_hashpipe_submit(s->hp, n);
-    *crc = crc32_z(*crc, (const Bytef *)b, n);
+    *crc = libdeflate_crc32(*crc, b, n);
     if (s->blobs->ops->writer_write(w, b, n, err)) {
         char m[AD_ERROR_MSG_MAX];
         snprintf(m, sizeof(m), "%s", err->msg);
@@ -63,7 +67,7 @@ static ad_code put_block(const ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum
 }
 
 /* Pulls, sums and writes every block; -1 when a callback stopped. */
-static ad_code copy(ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uLong *crc, ad_error *err)
+static ad_code copy(ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uint32_t *crc, ad_error *err)
 {
     for (;;) {
         char *b = ad_hashpipe_block(s->hp);
@@ -89,11 +93,11 @@ static ad_code open_writer(ad_stage *s, const char *key, ad_blob_writer **w, ad_
 }
 
 /* The end of a file: digest, the done callback, then commit or abort. */
-static ad_code finish(ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uLong crc, ad_code rc,
+static ad_code finish(ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uint32_t crc, ad_code rc,
                       ad_error *err)
 {
     int hashed = ad_hashpipe_digest(s->hp, sum->sha256); /* also ends a failed file's stream */
-    sum->crc = (uint32_t)crc;
+    sum->crc = crc;
     if (!rc && sum->size == 0) sniff(s, sum, "", 0);
     if (!rc && hashed) rc = ad_fail(err, AD_E_INTERNAL, "hashing failed");
     if (!rc && s->done && s->done(s->ctx, sum)) rc = ad_fail(err, AD_E_BAD_REQUEST, "%s", "");
@@ -112,7 +116,7 @@ static ad_code finish(ad_stage *s, ad_blob_writer *w, ad_stage_sum *sum, uLong c
 ad_code ad_stage_file(ad_stage *s, const char *key, ad_stage_sum *sum, ad_error *err)
 {
     ad_blob_writer *w = NULL;
-    uLong crc = crc32(0, NULL, 0);
+    uint32_t crc = 0; /* the CRC-32 of no bytes */
     ad_code rc;
     memset(sum, 0, sizeof(*sum));
     rc = open_writer(s, key, &w, err);
@@ -127,7 +131,7 @@ ad_code ad_stage_push_open(ad_stage_push *p, ad_stage *s, const char *key, ad_er
 {
     memset(p, 0, sizeof(*p));
     p->s = s;
-    p->crc = crc32(0, NULL, 0);
+    p->crc = 0;
     return open_writer(s, key, &p->w, err);
 }
 

@@ -71,7 +71,7 @@ typedef struct ad_stage_push {
     ad_stage *s;
     ad_blob_writer *w; /* NULL once committed or aborted */
     ad_stage_sum sum;
-    unsigned long crc;
+    uint32_t crc;
     char *blk; /* the hash pipe block being filled, or NULL */
     size_t fill;
 } ad_stage_push;
