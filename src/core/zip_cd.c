@@ -24,21 +24,6 @@ typedef struct cd_info {
     uint64_t count, size, off;
 } cd_info;
 
-static uint16_t u16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t u64(const unsigned char *p)
-{
-    return (uint64_t)u32(p) | (uint64_t)u32(p + 4) << 32;
-}
-
 static ad_code read_at(int fd, void *buf, size_t n, uint64_t off, ad_error *err)
 {
     size_t got = 0;
@@ -57,15 +42,16 @@ static ad_code zip64_end(int fd, uint64_t size, uint64_t loc_off, cd_info *cd, a
     unsigned char loc[Z64_LOC_LEN], rec[Z64_EOCD_LEN];
     uint64_t off;
     ad_code rc = read_at(fd, loc, sizeof(loc), loc_off, err);
-    if (rc || u32(loc) != 0x07064b50) return rc; /* no zip64 locator: classic values stand */
-    off = u64(loc + 8);
+    if (rc || ad_zip_u32(loc) != 0x07064b50) return rc; /* no zip64 locator: classic values stand */
+    off = ad_zip_u64(loc + 8);
     if (off > size - Z64_EOCD_LEN)
         return ad_fail(err, AD_E_INVALID, "corrupt archive: zip64 end record out of range");
     rc = read_at(fd, rec, sizeof(rec), off, err);
     if (rc) return rc;
-    if (u32(rec) != 0x06064b50)
+    if (ad_zip_u32(rec) != 0x06064b50)
         return ad_fail(err, AD_E_INVALID, "corrupt archive: bad zip64 end record");
-    cd->count = u64(rec + 32), cd->size = u64(rec + 40), cd->off = u64(rec + 48);
+    cd->count = ad_zip_u64(rec + 32), cd->size = ad_zip_u64(rec + 40),
+    cd->off = ad_zip_u64(rec + 48);
     return AD_OK;
 }
 
@@ -81,8 +67,9 @@ static ad_code find_end(int fd, uint64_t size, cd_info *cd, ad_error *err)
     if (!buf) return ad_fail(err, AD_E_NOMEM, "out of memory");
     rc = read_at(fd, buf, n, base, err);
     for (i = n - EOCD_LEN + 1; !rc && i-- > 0;) {
-        if (u32(buf + i) != 0x06054b50) continue;
-        cd->count = u16(buf + i + 10), cd->size = u32(buf + i + 12), cd->off = u32(buf + i + 16);
+        if (ad_zip_u32(buf + i) != 0x06054b50) continue;
+        cd->count = ad_zip_u16(buf + i + 10), cd->size = ad_zip_u32(buf + i + 12),
+        cd->off = ad_zip_u32(buf + i + 16);
         free(buf);
         if (base + i >= Z64_LOC_LEN) return zip64_end(fd, size, base + i - Z64_LOC_LEN, cd, err);
         return AD_OK;
@@ -115,14 +102,14 @@ static const char *special_type(unsigned mode)
 static void zip64_extra(const unsigned char *x, size_t n, ad_zip_entry *e)
 {
     while (n >= 4) {
-        uint16_t id = u16(x), len = u16(x + 2);
+        uint16_t id = ad_zip_u16(x), len = ad_zip_u16(x + 2);
         const unsigned char *p = x + 4, *end;
         if ((size_t)len + 4 > n) return;
         end = p + len;
         if (id == 0x0001) {
-            if (e->usize == 0xffffffffu && p + 8 <= end) e->usize = u64(p), p += 8;
-            if (e->csize == 0xffffffffu && p + 8 <= end) e->csize = u64(p), p += 8;
-            if (e->header_off == 0xffffffffu && p + 8 <= end) e->header_off = u64(p);
+            if (e->usize == 0xffffffffu && p + 8 <= end) e->usize = ad_zip_u64(p), p += 8;
+            if (e->csize == 0xffffffffu && p + 8 <= end) e->csize = ad_zip_u64(p), p += 8;
+            if (e->header_off == 0xffffffffu && p + 8 <= end) e->header_off = ad_zip_u64(p);
             return;
         }
         x += 4 + len;
@@ -133,18 +120,18 @@ static void zip64_extra(const unsigned char *x, size_t n, ad_zip_entry *e)
 static ad_code check_record(const unsigned char *h, const unsigned char *var, ad_zip_entry *e,
                             ad_error *err)
 {
-    size_t nlen = u16(h + 28), xlen = u16(h + 30);
+    size_t nlen = ad_zip_u16(h + 28), xlen = ad_zip_u16(h + 30);
     const char *why = NULL;
-    unsigned sys = u16(h + 4) >> 8;
+    unsigned sys = ad_zip_u16(h + 4) >> 8;
     int shown = nlen > 200 ? 200 : (int)nlen;
     if (memchr(var, '\0', nlen))
         why = "name contains a NUL byte";
     else if (memchr(var, '\\', nlen))
         why = "name contains a backslash";
-    else if (u16(h + 8) & 1)
+    else if (ad_zip_u16(h + 8) & 1)
         why = "is encrypted";
     else if (sys == 3 || sys == 19)
-        why = special_type(u32(h + 38) >> 16);
+        why = special_type(ad_zip_u32(h + 38) >> 16);
     if (why) {
         char name[201];
         size_t i;
@@ -152,11 +139,11 @@ static ad_code check_record(const unsigned char *h, const unsigned char *var, ad
         name[shown] = '\0';
         return ad_fail(err, AD_E_INVALID, "entry \"%s\" %s", name, why);
     }
-    e->method = u16(h + 10);
-    e->crc = u32(h + 16);
-    e->csize = u32(h + 20);
-    e->usize = u32(h + 24);
-    e->header_off = u32(h + 42);
+    e->method = ad_zip_u16(h + 10);
+    e->crc = ad_zip_u32(h + 16);
+    e->csize = ad_zip_u32(h + 20);
+    e->usize = ad_zip_u32(h + 24);
+    e->header_off = ad_zip_u32(h + 42);
     zip64_extra(var + nlen, xlen, e);
     return AD_OK;
 }
@@ -192,10 +179,10 @@ static ad_code check_spans(int fd, ad_zip_entry *e, uint64_t n, uint64_t cd_off,
             return overlap(e[i].header_off, err);
         rc = read_at(fd, lh, LFH_LEN, e[i].header_off, err);
         if (rc) return rc;
-        if (u32(lh) != 0x04034b50)
+        if (ad_zip_u32(lh) != 0x04034b50)
             return ad_fail(err, AD_E_INVALID, "corrupt archive: no local header at offset %llu",
                            (unsigned long long)e[i].header_off);
-        e[i].data_off = e[i].header_off + LFH_LEN + u16(lh + 26) + u16(lh + 28);
+        e[i].data_off = e[i].header_off + LFH_LEN + ad_zip_u16(lh + 26) + ad_zip_u16(lh + 28);
         if (e[i].data_off > end || e[i].csize > end - e[i].data_off)
             return overlap(e[i].header_off, err);
     }
@@ -214,10 +201,10 @@ static ad_code walk(int fd, const cd_info *cd, ad_zip_entry *entries, ad_error *
             break;
         }
         rc = read_at(fd, h, CDH_LEN, pos, err);
-        if (!rc && u32(h) != 0x02014b50)
+        if (!rc && ad_zip_u32(h) != 0x02014b50)
             rc = ad_fail(err, AD_E_INVALID, "corrupt archive: bad central directory record");
         if (rc) break;
-        vlen = (size_t)u16(h + 28) + u16(h + 30) + u16(h + 32);
+        vlen = (size_t)ad_zip_u16(h + 28) + ad_zip_u16(h + 30) + ad_zip_u16(h + 32);
         if (pos + CDH_LEN + vlen > end) {
             rc = ad_fail(err, AD_E_INVALID, "corrupt archive: central directory ends early");
             break;

@@ -26,6 +26,22 @@
 
 #include "util/err.h"
 
+/* Little-endian fields of zip records. */
+static inline uint16_t ad_zip_u16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t ad_zip_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t ad_zip_u64(const unsigned char *p)
+{
+    return (uint64_t)ad_zip_u32(p) | (uint64_t)ad_zip_u32(p + 4) << 32;
+}
+
 /* One entry of the central directory. */
 typedef struct ad_zip_entry {
     uint64_t header_off; /* its local header in the archive */

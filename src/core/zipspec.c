@@ -26,6 +26,7 @@
 
 #include "core/hashpipe.h"
 #include "core/stage_store.h"
+#include "core/zip_cd.h"
 #include "util/log.h"
 
 #define LFH_LEN      30
@@ -36,21 +37,6 @@
 #define MANIFEST_MAX ((size_t)64 << 20) /* bytes of a manifest the job reads */
 
 enum { ST_HDR, ST_VAR, ST_DATA, ST_PASS };
-
-static uint16_t u16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t u64(const unsigned char *p)
-{
-    return (uint64_t)u32(p) | (uint64_t)u32(p + 4) << 32;
-}
 
 /* --- scanner --- */
 
@@ -82,13 +68,13 @@ static bool zip64_sizes(const unsigned char *x, size_t xlen, ad_zipscan_entry *e
 {
     bool need_u = e->usize == 0xffffffffu, need_c = e->csize == 0xffffffffu;
     while (xlen >= 4) {
-        uint16_t id = u16(x), len = u16(x + 2);
+        uint16_t id = ad_zip_u16(x), len = ad_zip_u16(x + 2);
         if ((size_t)len > xlen - 4) return false;
         if (id == 0x0001) {
             size_t at = 4, want = (size_t)(need_u + need_c) * 8;
             if (len < want) return false;
-            if (need_u) e->usize = u64(x + at), at += 8;
-            if (need_c) e->csize = u64(x + at);
+            if (need_u) e->usize = ad_zip_u64(x + at), at += 8;
+            if (need_c) e->csize = ad_zip_u64(x + at);
             return true;
         }
         x += 4 + len;
@@ -102,11 +88,11 @@ static bool zip64_sizes(const unsigned char *x, size_t xlen, ad_zipscan_entry *e
 static void fixed_done(ad_zipscan *s)
 {
     const unsigned char *h = s->hdr;
-    if (u32(h) != LFH_SIG) {
+    if (ad_zip_u32(h) != LFH_SIG) {
         s->state = ST_PASS;
         return;
     }
-    s->hneed = LFH_LEN + (size_t)u16(h + 26) + (size_t)u16(h + 28);
+    s->hneed = LFH_LEN + (size_t)ad_zip_u16(h + 26) + (size_t)ad_zip_u16(h + 28);
     s->state = ST_VAR;
 }
 
@@ -115,16 +101,16 @@ static int header_done(ad_zipscan *s, ad_error *err)
 {
     const unsigned char *h = s->hdr;
     ad_zipscan_entry *e = &s->cur;
-    size_t nlen = u16(h + 26), xlen = u16(h + 28);
+    size_t nlen = ad_zip_u16(h + 26), xlen = ad_zip_u16(h + 28);
     int r;
     memset(e, 0, sizeof(*e));
     e->header_off = s->off - s->hneed;
     e->data_off = s->off;
-    e->flags = u16(h + 6);
-    e->method = u16(h + 8);
-    e->crc = u32(h + 14);
-    e->csize = u32(h + 18);
-    e->usize = u32(h + 22);
+    e->flags = ad_zip_u16(h + 6);
+    e->method = ad_zip_u16(h + 8);
+    e->crc = ad_zip_u32(h + 14);
+    e->csize = ad_zip_u32(h + 18);
+    e->usize = ad_zip_u32(h + 22);
     if ((e->csize == 0xffffffffu || e->usize == 0xffffffffu) &&
         !zip64_sizes(h + LFH_LEN + nlen, xlen, e)) {
         s->state = ST_PASS; /* sizes unknown: the rest is the job's */
