@@ -92,7 +92,8 @@ void api_health_ready(http_req *r);
 void api_graphql(http_req *r);
 /* zip_upload.c */
 void api_zip_upload(http_req *r);
-ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, ad_error *err);
+ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, size_t *used, ad_error *err);
+bool api_zip_upload_body_done(http_req *r);
 void api_zip_status(http_req *r);
 void api_zip_sweep_spool(ad_app *app);
 void api_zip_download(http_req *r);

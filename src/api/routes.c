@@ -16,6 +16,8 @@
 #define WRITER AD_ROLE_WRITER
 #define ADMIN  AD_ROLE_ADMIN
 
+static const http_body zip_upload_body = {api_zip_upload_body, api_zip_upload_body_done};
+
 const http_route ad_routes[] = {
     {"POST", "/assets", api_assets_create, JSON | AUDIT, 0, NULL, WRITER},
     {"GET", "/assets", api_assets_list, 0, 0, NULL, READER},
@@ -37,8 +39,7 @@ const http_route ad_routes[] = {
     {"GET", "/graphql", api_graphql, 0, 0, NULL, READER},
     {"POST", "/graphql", api_graphql, 0, 0, NULL, READER},
     /* the body streams to a spool file; --upload-max is checked as it comes */
-    {"POST", "/zip/upload", api_zip_upload, HTTP_ROUTE_UPLOAD | AUDIT, 0, api_zip_upload_body,
-     WRITER},
+    {"POST", "/zip/upload", api_zip_upload, HTTP_ROUTE_UPLOAD | AUDIT, 0, &zip_upload_body, WRITER},
     {"GET", "/zip/status/{}", api_zip_status, 0, 0, NULL, READER},
     {"GET", "/zip/download/{}", api_zip_download, 0, 0, NULL, READER},
     {"GET", "/files/{*}", api_files_get, 0, 0, NULL, READER},

@@ -1,6 +1,14 @@
 /*
  * zip_upload.c — POST /zip/upload and GET /zip/status/{upload_id}.
  *
+ * Two threads per upload. libmicrohttpd's thread only copies the body into
+ * a ring of RING_SIZE bytes; when the ring is full the request is
+ * suspended (http_req_resume wakes it once half of it is free), so that
+ * thread never waits for the disk or a store while other connections wait
+ * for it (libmicrohttpd's rule for thread pools). The upload's own thread
+ * does everything else below, and at the end of the body settles the
+ * upload (the job queued, or the error) before the handler answers.
+ *
  * The upload body is parsed as it arrives (http/multipart.h): the bytes of
  * the form field `file` go to a spool file <data>/spool/<id>.zip through
  * one SPOOL_BUF buffer per upload (libmicrohttpd hands the body over in
@@ -15,11 +23,11 @@
  * the upload id; the ingest workers (core/ingest.h) do the rest.
  *
  * Unless uploads are staged, and when the files go to a store on the local
- * disk, the body also runs through core/zipspec.h as it arrives: the big stored entries it recognises go straight into the
- * blob store (under the keys the job would give them) and leave holes of
- * the same length in the spool, listed in a manifest <id>.spec beside it;
- * the job checks them against the central directory instead of reading
- * them again (--store-while-uploading, on by default).
+ * disk, the body also runs through core/zipspec.h as it arrives: the big stored entries it
+ * recognises go straight into the blob store (under the keys the job would give them) and leave
+ * holes of the same length in the spool, listed in a manifest <id>.spec beside it; the job checks
+ * them against the central directory instead of reading them again (--store-while-uploading, on by
+ * default).
  *
  * When uploads are staged (--stage-uploads: by default when the job store
  * is shared by several instances), the same bytes stream into the blob
@@ -30,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +56,7 @@
 
 #define SPOOL_BUF  ((size_t)1 << 20)   /* bytes gathered per write to the spool */
 #define SPOOL_STEP ((uint64_t)8 << 20) /* bytes between two writeback requests */
+#define RING_SIZE  ((size_t)2 << 20)   /* body bytes between the two threads */
 
 typedef struct upload {
     ad_app *app;
@@ -69,6 +79,18 @@ typedef struct upload {
     uint64_t size;
     ad_zipspec *zs;          /* the speculation (spooled uploads), or NULL */
     char manifest[PATH_MAX]; /* its manifest */
+    /* the receiver: libmicrohttpd's thread copies the body into the ring,
+     * the upload's own thread does the rest (see the file's comment) */
+    http_req *req;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *ring;
+    uint64_t in, out;     /* ring bytes put, taken (RING_SIZE apart at most) */
+    bool eof, stop, done; /* body complete; upload ending; thread finished */
+    bool waiting;         /* the request is (being) suspended for room or done */
+    ad_error error;       /* the first failure of the thread */
 } upload;
 
 static void staged_key(const upload *u, char *key, size_t cap)
@@ -79,6 +101,16 @@ static void staged_key(const upload *u, char *key, size_t cap)
 static void upload_free(void *p)
 {
     upload *u = p;
+    if (u->started) {
+        pthread_mutex_lock(&u->mu);
+        u->stop = true;
+        pthread_cond_signal(&u->cv);
+        pthread_mutex_unlock(&u->mu);
+        pthread_join(u->thread, NULL);
+    }
+    pthread_mutex_destroy(&u->mu);
+    pthread_cond_destroy(&u->cv);
+    free(u->ring);
     if (u->fd >= 0) close(u->fd);
     if (u->zs && !u->handed_off) ad_zipspec_discard(u->zs);
     ad_zipspec_free(u->zs);
@@ -314,7 +346,10 @@ static ad_code check_length(http_req *r, ad_app *app, ad_error *err)
     return AD_OK;
 }
 
-/* The first chunk: checks the request, creates the spool file. */
+static void *receiver(void *p);
+
+/* The first chunk: checks the request, creates the spool file (or the
+ * staging writer) and starts the upload's thread. */
 static ad_code upload_begin(http_req *r, upload **out, ad_error *err)
 {
     ad_app *app = api_app(r);
@@ -326,48 +361,96 @@ static ad_code upload_begin(http_req *r, upload **out, ad_error *err)
     if (!u) return ad_fail(err, AD_E_NOMEM, "out of memory");
     u->fd = -1;
     u->app = app;
+    u->req = r;
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_cond_init(&u->cv, NULL);
     http_req_set_ctx(r, u, upload_free);
     u->mp = http_multipart_new(boundary, &mp_callbacks, u);
     u->buf = malloc(SPOOL_BUF);
-    if (!u->mp || !u->buf) return ad_fail(err, AD_E_NOMEM, "out of memory");
+    u->ring = malloc(RING_SIZE);
+    if (!u->mp || !u->buf || !u->ring) return ad_fail(err, AD_E_NOMEM, "out of memory");
     ad_uuid4(u->id);
     if (app->stage_uploads) {
         char key[64];
         staged_key(u, key, sizeof(key));
         rc = app->blobs->ops->writer_open(app->blobs, key, &u->bw, err);
-        if (!rc) *out = u;
-        return rc;
+    } else if ((size_t)snprintf(u->path, sizeof(u->path), "%s/%s.zip", app->spool_dir, u->id) >=
+               sizeof(u->path)) {
+        rc = ad_fail(err, AD_E_INTERNAL, "spool path too long");
+    } else {
+        u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (u->fd < 0) {
+            u->path[0] = '\0';
+            rc = ad_fail(err, AD_E_BACKEND, "cannot create the spool file: %s", strerror(errno));
+        }
     }
-    if ((size_t)snprintf(u->path, sizeof(u->path), "%s/%s.zip", app->spool_dir, u->id) >=
-        sizeof(u->path))
-        return ad_fail(err, AD_E_INTERNAL, "spool path too long");
-    u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (u->fd < 0) {
-        u->path[0] = '\0';
-        return ad_fail(err, AD_E_BACKEND, "cannot create the spool file: %s", strerror(errno));
-    }
+    if (rc) return rc;
+    if (pthread_create(&u->thread, NULL, receiver, u) != 0)
+        return ad_fail(err, AD_E_INTERNAL, "cannot start the upload's thread");
+    u->started = true;
     *out = u;
     return AD_OK;
 }
 
-ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, ad_error *err)
+/* libmicrohttpd's thread: copies what fits into the ring. When it is full
+ * the request sleeps (http_req_resume wakes it) instead of this thread
+ * waiting for the disk or the store while other connections wait for it. */
+ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, size_t *used, ad_error *err)
 {
     upload *u = http_req_ctx(r);
     ad_code rc = check_length(r, api_app(r), err);
+    uint64_t out;
+    size_t room, at, k;
     if (!rc && !u) rc = upload_begin(r, &u, err);
-    if (!rc) rc = http_multipart_feed(u->mp, data, len, err);
-    return rc;
+    if (rc) return rc;
+    pthread_mutex_lock(&u->mu);
+    if (u->error.code) {
+        *err = u->error;
+        pthread_mutex_unlock(&u->mu);
+        return err->code;
+    }
+    out = u->out;
+    pthread_mutex_unlock(&u->mu);
+    room = RING_SIZE - (size_t)(u->in - out);
+    k = len < room ? len : room;
+    at = (size_t)(u->in % RING_SIZE);
+    if (k <= RING_SIZE - at) {
+        memcpy(u->ring + at, data, k);
+    } else {
+        memcpy(u->ring + at, data, RING_SIZE - at);
+        memcpy(u->ring, data + (RING_SIZE - at), k - (RING_SIZE - at));
+    }
+    pthread_mutex_lock(&u->mu);
+    u->in += k;
+    if (k < len) u->waiting = true;
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    *used = k;
+    return AD_OK;
 }
 
-static ad_code upload_finish(http_req *r, upload *u, ad_error *err)
+/* The body is complete: the handler runs once the thread has taken all of
+ * it and settled the upload. */
+bool api_zip_upload_body_done(http_req *r)
+{
+    upload *u = http_req_ctx(r);
+    bool done;
+    if (!u) return true;
+    pthread_mutex_lock(&u->mu);
+    u->eof = true;
+    done = u->done;
+    if (!done) u->waiting = true;
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    return done;
+}
+
+/* The end of the body, on the upload's thread: the last checks, the spool
+ * closed (or the staged object committed) and the job queued. */
+static ad_code upload_finish(upload *u, ad_error *err)
 {
     ad_job job = {0};
     ad_code rc;
-    if (!u) {
-        char b[HTTP_MP_BOUNDARY_MAX + 1];
-        rc = http_multipart_boundary(http_req_header(r, "Content-Type"), b, err);
-        return rc ? rc : ad_fail(err, AD_E_BAD_REQUEST, "no \"file\" field in the form");
-    }
     if (!http_multipart_done(u->mp))
         return ad_fail(err, AD_E_BAD_REQUEST, "malformed multipart body: no closing boundary");
     if (!u->file_done) return ad_fail(err, AD_E_BAD_REQUEST, "no \"file\" field in the form");
@@ -412,6 +495,52 @@ static ad_code upload_finish(http_req *r, upload *u, ad_error *err)
     return rc;
 }
 
+/* The upload's thread: parses the body out of the ring (multipart, the
+ * spool, entries stored while they arrive), then finishes the upload.
+ * After a failure it only drains the ring; the error is the answer. */
+static void *receiver(void *p)
+{
+    upload *u = p;
+    ad_error err = {0};
+    for (;;) {
+        size_t n, at;
+        bool wake;
+        pthread_mutex_lock(&u->mu);
+        while (u->in == u->out && !u->eof && !u->stop) pthread_cond_wait(&u->cv, &u->mu);
+        if (u->stop || (u->in == u->out && u->eof)) {
+            pthread_mutex_unlock(&u->mu);
+            break;
+        }
+        at = (size_t)(u->out % RING_SIZE);
+        n = (size_t)(u->in - u->out);
+        if (n > RING_SIZE - at) n = RING_SIZE - at;
+        pthread_mutex_unlock(&u->mu);
+        if (!err.code && http_multipart_feed(u->mp, u->ring + at, n, &err)) {
+            pthread_mutex_lock(&u->mu);
+            u->error = err;
+            pthread_mutex_unlock(&u->mu);
+        }
+        pthread_mutex_lock(&u->mu);
+        u->out += n;
+        /* wake the request once half the ring is free (or it failed) */
+        wake = u->waiting && !u->eof && (err.code || u->in - u->out <= RING_SIZE / 2);
+        if (wake) u->waiting = false;
+        pthread_mutex_unlock(&u->mu);
+        if (wake) http_req_resume(u->req);
+    }
+    pthread_mutex_lock(&u->mu);
+    if (!u->stop && !err.code && upload_finish(u, &err)) u->error = err;
+    u->done = true;
+    if (u->waiting && !u->stop) {
+        u->waiting = false;
+        pthread_mutex_unlock(&u->mu);
+        http_req_resume(u->req);
+        return NULL;
+    }
+    pthread_mutex_unlock(&u->mu);
+    return NULL;
+}
+
 void api_zip_upload(http_req *r)
 {
     upload *u = http_req_ctx(r);
@@ -419,8 +548,15 @@ void api_zip_upload(http_req *r)
     json_t *body;
     char *text;
     size_t len;
-    if (upload_finish(r, u, &err)) {
+    if (!u) { /* no body at all */
+        char b[HTTP_MP_BOUNDARY_MAX + 1];
+        if (!http_multipart_boundary(http_req_header(r, "Content-Type"), b, &err))
+            ad_fail(&err, AD_E_BAD_REQUEST, "no \"file\" field in the form");
         api_reply_error(r, &err);
+        return;
+    }
+    if (u->error.code) { /* the thread has ended (done): no lock needed */
+        api_reply_error(r, &u->error);
         return;
     }
     {

@@ -11,16 +11,31 @@
 #ifndef ASSETD_HTTP_ROUTER_H
 #define ASSETD_HTTP_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
 
 typedef struct http_req http_req;
 typedef void (*http_handler_fn)(http_req *req);
-/* Takes one chunk of a streamed request body (see http_route.on_body).
- * Returning an error stops the body: the rest is discarded, the handler is
- * not called, and the error is the response. */
-typedef ad_code (*http_body_fn)(http_req *req, const char *data, size_t len, ad_error *err);
+/* Takes one chunk of a streamed request body (see http_route.body):
+ * *used is how many of its bytes were taken. Fewer than len means the
+ * route is busy: the request is suspended (libmicrohttpd reads nothing
+ * more from it, and the thread goes on serving other connections) until
+ * the route calls http_req_resume() from another thread, and the rest is
+ * offered again then. Returning an error stops the body: the rest is
+ * discarded, the handler is not called, and the error is the response. */
+typedef ad_code (*http_body_fn)(http_req *req, const char *data, size_t len, size_t *used,
+                                ad_error *err);
+/* The body is complete: true when the handler may run now; false
+ * suspends the request until http_req_resume(), then it is asked again. */
+typedef bool (*http_body_done_fn)(http_req *req);
+
+/* A route that takes its body as it streams in. */
+typedef struct http_body {
+    http_body_fn take;
+    http_body_done_fn done; /* NULL: the handler runs at once */
+} http_body;
 
 #define HTTP_ROUTE_JSON_BODY 1u /* the body must be Content-Type: application/json */
 #define HTTP_ROUTE_UPLOAD    2u /* the body limit is the server's upload_max_body */
@@ -33,9 +48,9 @@ typedef struct http_route {
     unsigned flags;  /* HTTP_ROUTE_* */
     size_t max_body; /* bytes; 0 = the server's default */
     /* NULL: the body is collected (up to max_body) for http_req_body().
-     * Otherwise each chunk goes to on_body as it arrives, nothing is kept,
+     * Otherwise each chunk goes to body->take as it arrives, nothing is kept,
      * and fn runs once the body is complete (uploads of any size). */
-    http_body_fn on_body;
+    const http_body *body;
     /* What the caller must be allowed (the API layer's role), handed to the
      * server's authorize hook before the body is read. */
     unsigned need;

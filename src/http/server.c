@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -89,6 +90,9 @@ struct http_req {
     unsigned level;
     char audit[256];  /* http_req_audit_detail */
     bool upload_slot; /* counted in srv->uploads */
+    /* suspension by a route busy with the body it took (http_req_resume) */
+    pthread_mutex_t smu;
+    bool suspended, wake;
 };
 
 typedef struct stream_ctx {
@@ -410,26 +414,61 @@ static void precheck(http_req *r)
 }
 
 /* One chunk of the request body: into the capped buffer, or to the route's
- * on_body. */
-static void take_body(http_req *r, const char *data, size_t n)
+ * body->take. Returns how many bytes were taken (all, unless it is busy). */
+static size_t take_body(http_req *r, const char *data, size_t n)
 {
     ad_code rc;
-    r->received += n;
-    if (r->received > r->max_body) {
+    size_t used = n;
+    if (r->received + n > r->max_body) {
+        r->received += n;
         ad_fail(&r->early, AD_E_TOO_LARGE, "request body is over the limit of %zu bytes",
                 r->max_body);
-        return;
+        return n;
     }
-    if (r->match.route->on_body) {
-        rc = r->match.route->on_body(r, data, n, &r->early);
+    if (r->match.route->body) {
+        used = 0;
+        rc = r->match.route->body->take(r, data, n, &used, &r->early);
         if (rc && !r->early.code) ad_fail(&r->early, rc, "the request body was refused");
-        return;
+        if (rc || used > n) used = n;
+        r->received += used;
+        return used;
     }
+    r->received += n;
     rc = ad_buf_append(&r->body, data, n);
     if (rc == AD_E_TOO_LARGE)
         ad_fail(&r->early, rc, "request body is over the limit of %zu bytes", r->max_body);
     else if (rc)
         ad_fail(&r->early, rc, "out of memory reading the request body");
+    return n;
+}
+
+/* The route is busy: suspends the request until http_req_resume, unless a
+ * resume came in the meantime (then false: try again at once). */
+static bool suspend(http_req *r)
+{
+    bool slept = false;
+    pthread_mutex_lock(&r->smu);
+    if (r->wake) {
+        r->wake = false;
+    } else {
+        r->suspended = true;
+        MHD_suspend_connection(r->conn);
+        slept = true;
+    }
+    pthread_mutex_unlock(&r->smu);
+    return slept;
+}
+
+void http_req_resume(http_req *r)
+{
+    pthread_mutex_lock(&r->smu);
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    } else {
+        r->wake = true;
+    }
+    pthread_mutex_unlock(&r->smu);
 }
 
 /* Whether a declared body over the limit is refused before it is read. A
@@ -480,6 +519,7 @@ static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char
     r->method = method;
     r->path = url;
     r->status = 500;
+    pthread_mutex_init(&r->smu, NULL);
     ad_buf_init(&r->body, 0);
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
     return r;
@@ -495,6 +535,7 @@ static void req_free(http_req *r)
     free(r->scratch);
     if (r->free_ctx) r->free_ctx(r->ctx);
     if (r->upload_slot) atomic_fetch_sub(&r->srv->uploads, 1);
+    pthread_mutex_destroy(&r->smu);
     free(r);
 }
 
@@ -523,11 +564,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!r->early.code && !r->responded) take_body(r, upload_data, *upload_data_size);
-        *upload_data_size = 0;
+        size_t left = *upload_data_size;
+        while (left && !r->early.code && !r->responded) {
+            size_t used = take_body(r, upload_data, left);
+            upload_data += used;
+            left -= used;
+            if (left && !r->early.code && suspend(r)) break; /* offered again on resume */
+        }
+        *upload_data_size = r->early.code || r->responded ? 0 : left;
         return MHD_YES;
     }
     if (r->responded) return r->queued;
+    if (!r->early.code && r->match.route && r->match.route->body && r->match.route->body->done) {
+        /* the route may still be busy with the body it took */
+        while (!r->match.route->body->done(r))
+            if (suspend(r)) return MHD_YES; /* asked again on resume */
+    }
     if (r->early.code)
         http_reply_error(r, r->early.code, r->early.msg);
     else
@@ -660,8 +712,8 @@ static ad_code start_one(http_server *s, const char *spec, ad_error *err)
     struct sockaddr_storage ss;
     struct MHD_OptionItem extra[8];
     bool v6 = false;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     const union MHD_DaemonInfo *info;
     struct MHD_Daemon *d;
     http_guard_listener *gl;

@@ -86,6 +86,10 @@ const char *http_req_body(http_req *r, size_t *len);
  * request ends, however it ends (client gone, error, reply sent). */
 void http_req_set_ctx(http_req *r, void *ctx, void (*free_ctx)(void *ctx));
 void *http_req_ctx(http_req *r);
+/* Wakes a request its route's body->take or body->done left suspended (or,
+ * called before it suspends, keeps it from sleeping). Safe from any
+ * thread; not after the request has ended. */
+void http_req_resume(http_req *r);
 /* Bytes of body received so far (streamed or collected). */
 unsigned long long http_req_body_received(http_req *r);
 
