@@ -22,8 +22,8 @@
  * complete the job is queued in the job store and the client gets 202 with
  * the upload id; the ingest workers (core/ingest.h) do the rest.
  *
- * Unless uploads are staged, and when the files go to a store on the local
- * disk, the body also runs through core/zipspec.h as it arrives: the big stored entries it
+ * Unless uploads are staged, the body also runs through core/zipspec.h as
+ * it arrives: the big stored entries it
  * recognises go straight into the blob store (under the keys the job would give them) and leave
  * holes of the same length in the spool, listed in a manifest <id>.spec beside it; the job checks
  * them against the central directory instead of reading them again (--store-while-uploading, on by
@@ -266,9 +266,6 @@ static ad_code file_begin(upload *u, ad_error *err)
     o.bucket = u->bucket[0] ? u->bucket : NULL;
     o.blobs = app->blobs;
     if (o.bucket && (rc = ad_buckets_store(app->buckets, o.bucket, &o.blobs, err))) return rc;
-    /* a store on the local disk only: this thread serves other connections
-     * too, and must not wait on a network store (the job does that) */
-    if (strcmp(o.blobs->ops->scheme, "file") != 0) return AD_OK;
     o.manifest = u->manifest;
     o.limits = app->zip_limits;
     k.ctx = u;

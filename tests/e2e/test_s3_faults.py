@@ -28,6 +28,7 @@ tests that follow share it.
 """
 
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -135,3 +136,58 @@ def test_rgw_stopped_during_upload(assetd_factory, tmp_path):
     assert inst.alive()
     assert SECRET not in inst.log()
 
+
+
+def test_rgw_stopped_while_the_body_arrives(assetd_factory, tmp_path):
+    """Entries are stored into S3 while the body arrives
+    (--store-while-uploading, the default): radosgw stopped between two of
+    them fails the upload itself, with the storage error as the answer, and
+    nothing is left in the bucket once it is back."""
+    prefix = uniq("e2e-s3body")
+    url = with_prefix(S3_URL, prefix, "part_size=5MiB&multipart_threshold=5MiB&retries=2&connect_timeout=5")
+    inst = assetd_factory(args=["--blobs", url], name="assetd on S3 (fault in the body)")
+    api = inst.client()
+    path = big_stored_zip(tmp_path / "big.zip", uniq("s3body"), nfiles=3, size=8 << 20)
+    data = path.read_bytes()
+    second = data.index(b"part001.bin")  # the local header of the second big entry
+    part = (b"--q\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\n"
+            b"Content-Type: application/zip\r\n\r\n")
+    tail = b"\r\n--q--\r\n"
+    head = (b"POST /zip/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=q\r\n"
+            b"Content-Length: %d\r\n\r\n" % (len(part) + len(data) + len(tail)) + part)
+    s = socket.create_connection(("127.0.0.1", inst.port))
+    stopped = False
+    try:
+        s.sendall(head + data[:second])
+        # the first big entry is stored from the body, before the rest comes
+        deadline = time.monotonic() + 60
+        while len(objects_under(prefix)) < 1:
+            assert time.monotonic() < deadline, "the first entry was not stored while the body arrived"
+            time.sleep(0.2)
+        rgw("stop-rgw")
+        stopped = True
+        s.settimeout(300)
+        s.sendall(data[second:] + tail)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        status = answer.split(b"\r\n", 1)[0]
+        assert b" 503 " in status or b" 500 " in status, answer[:500]
+        assert b"storage error" in answer and b"S3" in answer, answer[:500]
+        assert SECRET.encode() not in answer
+    finally:
+        s.close()
+        if stopped:
+            rgw("start-rgw")
+
+    def clean():
+        keys = objects_under(prefix)
+        assert keys == [], f"{len(keys)} objects of the failed upload left, e.g. {keys[:3]}"
+        n = uploads_under(prefix)
+        assert n == 0, f"{n} multipart uploads left under {prefix}/"
+    eventually(clean, CLEANUP_WAIT, "what the failed upload stored is removed")
+    assert Path(inst.data_dir, "spool").exists() and os.listdir(Path(inst.data_dir, "spool")) == []
+    assert inst.alive()
