@@ -396,6 +396,7 @@ void ad_zipspec_discard(ad_zipspec *z)
 {
     const char *name;
     json_t *v;
+    bool kept = false;
     if (z->open) {
         ad_stage_push_abort(&z->push);
         z->open = false;
@@ -405,12 +406,16 @@ void ad_zipspec_discard(ad_zipspec *z)
         char key[AD_BLOB_KEY_MAX + 1], e[AD_ERROR_MSG_MAX];
         ad_error err = {0};
         snprintf(key, sizeof(key), "%s/%s", z->upload_id, name);
-        if (z->blobs->ops->remove(z->blobs, key, &err) && err.code != AD_E_NOT_FOUND)
+        if (z->blobs->ops->remove(z->blobs, key, &err) && err.code != AD_E_NOT_FOUND) {
+            kept = true;
             ad_log(AD_LOG_WARN, "msg=\"cannot remove an object\" key=\"%s\" error=\"%s\"",
                    ad_log_safe(key, sizeof(key), key), ad_log_safe(e, sizeof(e), err.msg));
+        }
     }
     json_object_clear(z->names);
-    if (z->manifest) unlink(z->manifest);
+    /* an object that could not be removed stays listed: the start-up sweep
+     * tries again */
+    if (z->manifest && !kept) unlink(z->manifest);
 }
 
 void ad_zipspec_free(ad_zipspec *z)

@@ -128,7 +128,8 @@ ad_code ad_zipspec_finish(ad_zipspec *z, ad_error *err);
 /* Entries stored so far (for logs and tests). */
 size_t ad_zipspec_taken(const ad_zipspec *z);
 /* The upload did not complete: removes every object stored and the
- * manifest. */
+ * manifest (kept, for the start-up sweep, when an object could not be
+ * removed). */
 void ad_zipspec_discard(ad_zipspec *z);
 void ad_zipspec_free(ad_zipspec *z);
 

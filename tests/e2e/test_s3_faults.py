@@ -28,6 +28,7 @@ tests that follow share it.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import sanitizer_report
 from e2e_helpers import uniq
 from test_s3_backend import ACCESS, ENDPOINT, S3_URL, SECRET, objects_under, uploads_under, with_prefix
 from zip_upload_helpers import (asset_doc, big_stored_zip, start_and_catch_processing, upload_and_wait,
@@ -191,3 +193,70 @@ def test_rgw_stopped_while_the_body_arrives(assetd_factory, tmp_path):
     eventually(clean, CLEANUP_WAIT, "what the failed upload stored is removed")
     assert Path(inst.data_dir, "spool").exists() and os.listdir(Path(inst.data_dir, "spool")) == []
     assert inst.alive()
+
+
+def test_sigterm_while_an_upload_waits_for_rgw(assetd_factory, tmp_path):
+    """An upload whose thread is stuck on a frozen radosgw fills its ring,
+    so its request is suspended (libmicrohttpd reads no more of it). SIGTERM
+    then must still stop assetd cleanly (libmicrohttpd aborts when stopped
+    with a suspended connection): the request ends with 503 or a closed
+    connection, the exit status is 0, and once radosgw is back a restart
+    removes what the upload had stored (its manifest was kept). radosgw is
+    frozen (SIGSTOP: connections are accepted, nothing is answered) so the
+    S3 requests hang until stall_timeout instead of failing at once."""
+    prefix = uniq("e2e-s3term")
+    url = with_prefix(S3_URL, prefix,
+                      "part_size=5MiB&multipart_threshold=5MiB&retries=0&connect_timeout=3&stall_timeout=8")
+    inst = assetd_factory(args=["--blobs", url, "--shutdown-grace", "1"], name="assetd on S3 (SIGTERM)")
+    rgw_pid = int(Path(CEPH_DIR, "pids", "rgw").read_text())
+    # entries bigger than what the S3 writer buffers (parts in flight) and
+    # the socket holds together
+    path = big_stored_zip(tmp_path / "big.zip", uniq("s3term"), nfiles=3, size=48 << 20)
+    data = path.read_bytes()
+    second = data.index(b"part001.bin")
+    part = (b"--q\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\n\r\n")
+    tail = b"\r\n--q--\r\n"
+    head = (b"POST /zip/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=q\r\n"
+            b"Content-Length: %d\r\n\r\n" % (len(part) + len(data) + len(tail)) + part)
+    s = socket.create_connection(("127.0.0.1", inst.port))
+    stopped = False
+    try:
+        s.sendall(head + data[:second])
+        deadline = time.monotonic() + 60
+        while len(objects_under(prefix)) < 1:
+            assert time.monotonic() < deadline, "the first entry was not stored while the body arrived"
+            time.sleep(0.2)
+        os.kill(rgw_pid, signal.SIGSTOP)
+        stopped = True
+        # more than the ring holds: the upload's thread waits on radosgw,
+        # the ring fills, the request is suspended and the socket backs up
+        s.setblocking(False)
+        rest, sent = data[second:] + tail, 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and sent < len(rest):
+            try:
+                sent += s.send(rest[sent:sent + 65536])
+            except BlockingIOError:
+                time.sleep(0.05)
+        assert sent < len(rest), "the whole body was taken although the store was stuck"
+        # the stop waits for the upload's thread, which waits (stall_timeout)
+        # for the frozen radosgw to answer its part, then its DELETE
+        inst.signal(signal.SIGTERM)
+        rc = inst.wait_exit(timeout=90)
+        assert rc == 0, f"exit status {rc} after SIGTERM:\n" + "\n".join(inst.log().splitlines()[-30:])
+        assert not sanitizer_report(inst.log()), sanitizer_report(inst.log())
+    finally:
+        s.close()
+        if stopped:
+            os.kill(rgw_pid, signal.SIGCONT)
+    assert any(f.endswith(".spec") for f in os.listdir(Path(inst.data_dir, "spool"))), \
+        "the manifest stays while an object could not be removed"
+    assetd_factory.instances.remove(inst)
+    again = assetd_factory(args=["--blobs", url], data=inst.data_dir, name="assetd on S3 (after SIGTERM)")
+
+    def clean():
+        keys = objects_under(prefix)
+        assert keys == [], f"{len(keys)} objects of the cut upload left, e.g. {keys[:3]}"
+    eventually(clean, CLEANUP_WAIT, "the start-up sweep removes what the cut upload stored")
+    assert os.listdir(Path(inst.data_dir, "spool")) == []
+    assert again.alive()
