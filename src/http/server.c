@@ -61,6 +61,12 @@ struct http_server {
     http_guard *guard;   /* connection limit and header deadline */
     bool tls;
     http_tls_pem tls_pem; /* kept until the daemons stop */
+    /* requests a busy route suspended (see suspend): libmicrohttpd must not
+     * be stopped with any, so stopping resumes them all and refuses more */
+    pthread_mutex_t susp_mu;
+    http_req *susp_head;
+    int nresumed; /* resumed, not yet taken back by libmicrohttpd's thread */
+    bool stopping;
 };
 
 struct http_req {
@@ -90,9 +96,10 @@ struct http_req {
     unsigned level;
     char audit[256];  /* http_req_audit_detail */
     bool upload_slot; /* counted in srv->uploads */
-    /* suspension by a route busy with the body it took (http_req_resume) */
-    pthread_mutex_t smu;
-    bool suspended, wake;
+    /* suspension by a route busy with the body it took (http_req_resume);
+     * under srv->susp_mu */
+    bool suspended, wake, resumed;
+    http_req *susp_prev, *susp_next;
 };
 
 typedef struct stream_ctx {
@@ -442,33 +449,90 @@ static size_t take_body(http_req *r, const char *data, size_t n)
     return n;
 }
 
+/* Takes r off the suspended list and resumes it (under susp_mu).
+ * libmicrohttpd only raises a flag here; its thread takes the connection
+ * off its own suspended list later, and r counts as resumed until then. */
+static void susp_resume(http_server *s, http_req *r)
+{
+    if (r->susp_prev)
+        r->susp_prev->susp_next = r->susp_next;
+    else
+        s->susp_head = r->susp_next;
+    if (r->susp_next) r->susp_next->susp_prev = r->susp_prev;
+    r->susp_prev = r->susp_next = NULL;
+    r->suspended = false;
+    r->resumed = true;
+    s->nresumed++;
+    MHD_resume_connection(r->conn);
+}
+
+/* libmicrohttpd has the request back (its handler or completion runs). */
+static void resumed_back(http_req *r)
+{
+    http_server *s = r->srv;
+    pthread_mutex_lock(&s->susp_mu);
+    if (r->resumed) {
+        r->resumed = false;
+        s->nresumed--;
+    }
+    pthread_mutex_unlock(&s->susp_mu);
+}
+
 /* The route is busy: suspends the request until http_req_resume, unless a
- * resume came in the meantime (then false: try again at once). */
+ * resume came in the meantime (then false: try again at once). While the
+ * server stops, nothing is suspended: the request ends with 503. */
 static bool suspend(http_req *r)
 {
+    http_server *s = r->srv;
     bool slept = false;
-    pthread_mutex_lock(&r->smu);
-    if (r->wake) {
+    pthread_mutex_lock(&s->susp_mu);
+    if (s->stopping) {
+        ad_fail(&r->early, AD_E_UNAVAILABLE, "the server is shutting down");
+    } else if (r->wake) {
         r->wake = false;
     } else {
         r->suspended = true;
+        r->susp_next = s->susp_head;
+        if (s->susp_head) s->susp_head->susp_prev = r;
+        s->susp_head = r;
         MHD_suspend_connection(r->conn);
         slept = true;
     }
-    pthread_mutex_unlock(&r->smu);
+    pthread_mutex_unlock(&s->susp_mu);
     return slept;
 }
 
 void http_req_resume(http_req *r)
 {
-    pthread_mutex_lock(&r->smu);
-    if (r->suspended) {
-        r->suspended = false;
-        MHD_resume_connection(r->conn);
-    } else {
+    http_server *s = r->srv;
+    pthread_mutex_lock(&s->susp_mu);
+    if (r->suspended)
+        susp_resume(s, r);
+    else
         r->wake = true;
+    pthread_mutex_unlock(&s->susp_mu);
+}
+
+/* Stopping: every suspended request is resumed (and ends with 503), and
+ * this waits (a little) until libmicrohttpd's threads have taken them
+ * back: it aborts when stopped while one is still on its suspended list. */
+static void resume_all(http_server *s)
+{
+    struct timespec t0;
+    int left;
+    pthread_mutex_lock(&s->susp_mu);
+    s->stopping = true;
+    while (s->susp_head) susp_resume(s, s->susp_head);
+    pthread_mutex_unlock(&s->susp_mu);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        pthread_mutex_lock(&s->susp_mu);
+        left = s->nresumed;
+        pthread_mutex_unlock(&s->susp_mu);
+        if (!left || elapsed_ms(&t0) > 5000) break;
+        usleep(1000);
     }
-    pthread_mutex_unlock(&r->smu);
+    if (left) ad_log(AD_LOG_WARN, "msg=\"resumed requests not taken back\" count=%d", left);
 }
 
 /* Whether a declared body over the limit is refused before it is read. A
@@ -519,7 +583,6 @@ static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char
     r->method = method;
     r->path = url;
     r->status = 500;
-    pthread_mutex_init(&r->smu, NULL);
     ad_buf_init(&r->body, 0);
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
     return r;
@@ -535,7 +598,6 @@ static void req_free(http_req *r)
     free(r->scratch);
     if (r->free_ctx) r->free_ctx(r->ctx);
     if (r->upload_slot) atomic_fetch_sub(&r->srv->uploads, 1);
-    pthread_mutex_destroy(&r->smu);
     free(r);
 }
 
@@ -546,6 +608,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server *s = cls;
     http_req *r = *con_cls;
     (void)version;
+    if (r && r->resumed) resumed_back(r);
     if (!r) {
         r = req_new(s, conn, url, method);
         if (!r) return MHD_NO;
@@ -577,7 +640,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->responded) return r->queued;
     if (!r->early.code && r->match.route && r->match.route->body && r->match.route->body->done) {
         /* the route may still be busy with the body it took */
-        while (!r->match.route->body->done(r))
+        while (!r->early.code && !r->match.route->body->done(r))
             if (suspend(r)) return MHD_YES; /* asked again on resume */
     }
     if (r->early.code)
@@ -595,6 +658,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_req *r = *con_cls;
     http_guard_request_end(conn); /* the next request's headers are due */
     if (!r) return;
+    if (r->resumed) resumed_back(r);
     if (s->opts.access_log) {
         int status = r->responded ? r->status : 0;
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->responded &&
@@ -791,6 +855,7 @@ ad_code http_server_start(const http_server_opts *o, http_server **out, ad_error
     s->opts = *o;
     atomic_init(&s->active, 0);
     atomic_init(&s->uploads, 0);
+    pthread_mutex_init(&s->susp_mu, NULL);
     rc = load_tls(s, err);
     if (!rc) rc = http_guard_new(o->header_timeout_s, &s->guard, err);
     if (rc) {
@@ -831,11 +896,13 @@ void http_server_stop(http_server *s, unsigned grace_ms)
     if (atomic_load(&s->active) > 0)
         ad_log(AD_LOG_WARN, "msg=\"stopping with requests still in flight\" count=%d",
                atomic_load(&s->active));
+    resume_all(s); /* libmicrohttpd aborts when stopped with a suspended connection */
     for (i = 0; i < s->ndaemons; i++) {
         MHD_stop_daemon(s->daemons[i]);
         if (listen_fd[i] != MHD_INVALID_SOCKET) close(listen_fd[i]);
     }
     http_guard_free(s->guard); /* after the daemons: no connection is left */
     http_tls_pem_free(&s->tls_pem);
+    pthread_mutex_destroy(&s->susp_mu);
     free(s);
 }
