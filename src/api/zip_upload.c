@@ -57,6 +57,7 @@
 #define SPOOL_BUF  ((size_t)1 << 20)   /* bytes gathered per write to the spool */
 #define SPOOL_STEP ((uint64_t)8 << 20) /* bytes between two writeback requests */
 #define RING_SIZE  ((size_t)2 << 20)   /* body bytes between the two threads */
+#define RING_WAKE  ((size_t)256 << 10) /* bytes that wake the upload's thread */
 
 typedef struct upload {
     ad_app *app;
@@ -90,6 +91,7 @@ typedef struct upload {
     uint64_t in, out;     /* ring bytes put, taken (RING_SIZE apart at most) */
     bool eof, stop, done; /* body complete; upload ending; thread finished */
     bool waiting;         /* the request is (being) suspended for room or done */
+    bool idle;            /* the upload's thread sleeps until RING_WAKE bytes (or the end) */
     ad_error error;       /* the first failure of the thread */
 } upload;
 
@@ -420,7 +422,8 @@ ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, size_t *u
     pthread_mutex_lock(&u->mu);
     u->in += k;
     if (k < len) u->waiting = true;
-    pthread_cond_signal(&u->cv);
+    /* one wake per RING_WAKE bytes, not one per piece of the body */
+    if (u->idle && (u->in - u->out >= RING_WAKE || k < len)) pthread_cond_signal(&u->cv);
     pthread_mutex_unlock(&u->mu);
     *used = k;
     return AD_OK;
@@ -503,7 +506,11 @@ static void *receiver(void *p)
         size_t n, at;
         bool wake;
         pthread_mutex_lock(&u->mu);
-        while (u->in == u->out && !u->eof && !u->stop) pthread_cond_wait(&u->cv, &u->mu);
+        while (u->in - u->out < RING_WAKE && !u->eof && !u->stop) {
+            u->idle = true;
+            pthread_cond_wait(&u->cv, &u->mu);
+            u->idle = false;
+        }
         if (u->stop || (u->in == u->out && u->eof)) {
             pthread_mutex_unlock(&u->mu);
             break;
