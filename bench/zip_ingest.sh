@@ -65,8 +65,10 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
 PY
 }
 
-# ingest NAME ZIP: prints "seconds peak_kib upload_seconds" (upload_seconds:
-# until the 202, i.e. the body spooled)
+# ingest NAME ZIP: prints "seconds peak_kib upload_seconds cpu_seconds"
+# (upload_seconds: until the 202, i.e. the body received; cpu_seconds:
+# assetd's user + system CPU for the whole ingest, which the load of other
+# work on the machine moves much less than the wall clock)
 ingest() {
   local name=$1 zip=$2 port data
   port=$(free_port)
@@ -76,7 +78,7 @@ ingest() {
   PID=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   python3 - "http://127.0.0.1:$port" "$zip" "$PID" <<'PY'
-import json, subprocess, sys, time, urllib.request
+import json, os, subprocess, sys, time, urllib.request
 base, path, pid = sys.argv[1:4]
 t0 = time.monotonic()
 out = subprocess.run(["curl", "-sS", "-F", f"file=@{path}", base + "/zip/upload"],
@@ -92,7 +94,9 @@ dt = time.monotonic() - t0
 if st["status"] != "success":
     sys.exit(f"upload failed: {st['status']}")
 hwm = next(l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM"))
-print(f"{dt:.3f} {hwm} {t1 - t0:.3f}")
+f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+cpu = (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+print(f"{dt:.3f} {hwm} {t1 - t0:.3f} {cpu:.2f}")
 PY
   kill -TERM "$PID"; wait "$PID" || true; PID=
   rm -rf "$data"
@@ -113,7 +117,7 @@ copy() {
 
 ROWS=()
 run_case() { # run_case NAME ENTRIES MIB
-  local name=$1 zip=$TMP/$1.zip size r cps cpf secs hwm up all=()
+  local name=$1 zip=$TMP/$1.zip size r cps cpf secs hwm up cpu all=()
   log "$name: writing the archive"
   make_zip "$zip" "$2" "$3"
   size=$(stat -c %s "$zip")
@@ -121,9 +125,9 @@ run_case() { # run_case NAME ENTRIES MIB
     cps=$(copy "$zip" 0)
     cpf=$(copy "$zip" 1)
     sync
-    read -r secs hwm up < <(ingest "$name" "$zip")
-    log "$name round $r: cp ${cps}s, cp+fsync ${cpf}s, ingest ${secs}s (${up}s to the 202), peak ${hwm} KiB"
-    all+=("$cps $cpf $secs $up $hwm")
+    read -r secs hwm up cpu < <(ingest "$name" "$zip")
+    log "$name round $r: cp ${cps}s, cp+fsync ${cpf}s, ingest ${secs}s (${up}s to the 202, ${cpu} CPU s), peak ${hwm} KiB"
+    all+=("$cps $cpf $secs $up $hwm $cpu")
   done
   rm -f "$zip"
   ROWS+=("$(printf '%s\n' "${all[@]}" | python3 -c "
@@ -132,10 +136,11 @@ runs = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
 med = lambda i: statistics.median(r[i] for r in runs)
 cps, cpf, secs, up = med(0), med(1), med(2), med(3)
 hwm = max(r[4] for r in runs)
+cpu = statistics.median(r[5] for r in runs)
 mib = $size / 2**20
 print(f'| $name | {mib:.0f} MiB | {mib/secs:.0f} MiB/s ({secs:.2f} s: {up:.2f} s to the 202, {secs-up:.2f} s of job) '
       f'| {mib/cpf:.0f} MiB/s | {mib/cps:.0f} MiB/s | **{cpf/secs:.2f}×** / {cps/secs:.2f}× '
-      f'| {hwm/1024:.1f} MiB |')")")
+      f'| {hwm/1024:.1f} MiB | {cpu:.2f} s |')")")
 }
 
 run_case "1GiB-8x128MiB" 8 128
@@ -144,14 +149,14 @@ NEED=$((15 << 30))
 if [ "$FREE" -ge "$NEED" ]; then
   run_case "4GiB-1x4GiB" 1 4096
 else
-  ROWS+=("| 4GiB-1x4GiB | skipped: $((FREE >> 20)) MiB free in $TMP, needs $((NEED >> 20)) MiB | | | | | |")
+  ROWS+=("| 4GiB-1x4GiB | skipped: $((FREE >> 20)) MiB free in $TMP, needs $((NEED >> 20)) MiB | | | | | | |")
 fi
 
 mkdir -p "$OUT"
 {
   echo "ZIP ingest, $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r), filesystem of $TMP: $(df --output=fstype "$TMP" | tail -1), median of $ROUNDS rounds, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
-  echo "| archive | size | upload → success | cp + fsync (reference) | cp | ingest vs cp+fsync / vs cp | assetd peak RSS (max) |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| archive | size | upload → success | cp + fsync (reference) | cp | ingest vs cp+fsync / vs cp | assetd peak RSS (max) | assetd CPU |"
+  echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT/zip-ingest-$STAMP.md"
