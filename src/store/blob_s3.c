@@ -1012,6 +1012,15 @@ static ad_code r_pump(ad_blob_reader *r, int *wait, ad_error *err)
 static void s3_reader_close(ad_blob_reader *r)
 {
     if (!r) return;
+    /* Every byte of the range came, but libcurl may not have seen the end
+     * of the answer yet (the last bytes were handed over on a resume): a
+     * transfer taken away unfinished closes its connection, and the next
+     * reader would connect again. Non-waiting pumps let it finish. */
+    for (int i = 0; i < 4 && r->running && r->end != UINT64_MAX && r->next >= r->end; i++)
+        if (s3_pump(r->k, 0)) {
+            s3_finish(r->k, &r->rq);
+            r->running = false;
+        }
     if (r->running) s3_finish(r->k, &r->rq);
     s3_req_free(&r->rq);
     s3_conn_put(&r->b->cl, r->k);
