@@ -12,11 +12,15 @@
 #            with one streamed GET), against curl GET of the 1 GiB object;
 #   memory   VmHWM of the assetd process (one for ingest, a fresh one for
 #            the downloads).
-# Each timing is the best of RUNS (default 3). A one-node RGW on memstore
+# Each timing is the best of RUNS (default 3); the downloads, cheap, run
+# DL_RUNS pairs (default 7) of one curl GET and one assetd download back to
+# back (which goes first alternates), and the table gives, beside the ratio
+# of the bests, the median of the pairs' ratios: the two halves of a pair
+# ran under about the same load from other work, so that median moves less
+# from run to run than the ratio of two bests. A one-node RGW on memstore
 # keeps the objects in memory (CEPH_MEMSTORE_GB, default 8, must hold about
 # 2 GiB at a time); objects are deleted between runs, with pauses for RGW's
-# garbage collector (deleting in the background slows RGW down). The
-# downloads alternate curl GET and assetd.
+# garbage collector (deleting in the background slows RGW down).
 #
 # Usage: bench/s3.sh   (builds Release into $BUILD, default
 # /tmp/assetd-s3bench-build; starts its own cluster with
@@ -30,6 +34,7 @@ BENCH_NAME=s3-bench
 . "$ROOT/bench/lib.sh"
 BUILD=${BUILD:-/tmp/assetd-s3bench-build}
 RUNS=${RUNS:-3}
+DL_RUNS=${DL_RUNS:-7}
 OUT=$ROOT/bench/out
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 TMP=$(mktemp -d "${BENCH_TMP:-/var/tmp}/assetd-s3bench.XXXXXX")
@@ -152,14 +157,22 @@ sleep 10 # let the garbage collector finish with the deleted runs first
 start_assetd # a fresh process: its peak memory is the downloads'
 DLS=() GETS=()
 C0=$(cpu "$APID")
-for r in $(seq "$RUNS"); do
-  t0=$(now); "${S3[@]}" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null; t1=$(now)
-  curl -sS --fail --noproxy '*' "$BASE/zip/download/$AID" -o /dev/null; t2=$(now)
-  GETS+=("$(python3 -c "print($t1-$t0)")") DLS+=("$(python3 -c "print($t2-$t1)")")
+raw_get() { "${S3[@]}" "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null; }
+zip_get() { curl -sS --fail --noproxy '*' "$BASE/zip/download/$AID" -o /dev/null; }
+for r in $(seq "$DL_RUNS"); do
+  if [ $((r % 2)) -eq 1 ]; then
+    t0=$(now); raw_get; t1=$(now); zip_get; t2=$(now)
+    GETS+=("$(python3 -c "print($t1-$t0)")") DLS+=("$(python3 -c "print($t2-$t1)")")
+  else
+    t0=$(now); zip_get; t1=$(now); raw_get; t2=$(now)
+    DLS+=("$(python3 -c "print($t1-$t0)")") GETS+=("$(python3 -c "print($t2-$t1)")")
+  fi
   log "run $r: curl GET ${GETS[-1]} s, assetd download ${DLS[-1]} s"
 done
 DL_HWM=$(hwm "$APID")
-DL_CPU=$(python3 -c "print(f'{($(cpu "$APID") - $C0) / $RUNS:.2f}')")
+DL_CPU=$(python3 -c "print(f'{($(cpu "$APID") - $C0) / $DL_RUNS:.2f}')")
+# the median of the pairs' ratios (raw GET time / assetd download time)
+DL_PAIRED=$(python3 -c "import statistics, sys; g, d = sys.argv[1].split(), sys.argv[2].split(); print(f'{statistics.median(float(a) / float(b) for a, b in zip(g, d)):.2f}')" "${GETS[*]}" "${DLS[*]}")
 curl -sf -X DELETE "$BASE/assets/$AID" -o /dev/null || true
 "${S3[@]}" -X DELETE "$ASSETD_TEST_S3_ENDPOINT/$BUCKET/raw.bin" -o /dev/null
 stop_pid "$APID"
@@ -168,14 +181,15 @@ PUT=$(best "${PUTS[@]}") GET=$(best "${GETS[@]}") ING=$(best "${INGS[@]}") JOB=$
 UP=$(best "${UPS[@]}") DL=$(best "${DLS[@]}")
 mkdir -p "$OUT"
 python3 - "$SIZE" "$PUT" "$GET" "$ING" "$UP" "$JOB" "$DL" "$ING_HWM" "$DL_HWM" "$RUNS" \
-  "$ING_CPU" "$DL_CPU" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  "$ING_CPU" "$DL_CPU" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$DL_RUNS" "$DL_PAIRED" \
   >"$OUT/s3-$STAMP.md" <<'PY'
 import sys
-size, put, get, ing, up, job, dl, ihwm, dhwm, runs, icpu, dcpu, ncpu, load = sys.argv[1:]
+size, put, get, ing, up, job, dl, ihwm, dhwm, runs, icpu, dcpu, ncpu, load, dlruns, paired = sys.argv[1:]
 mib = int(size) / 2**20
 f = lambda s: mib / float(s)
 print(f"1 GiB archive ({mib:.0f} MiB, 8 stored entries of 128 MiB), one-node Ceph RGW "
-      f"(memstore) on 127.0.0.1, best of {runs}:\n")
+      f"(memstore) on 127.0.0.1, best of {runs} (downloads: best of {dlruns} pairs; "
+      f"in brackets the median of the pairs' ratios):\n")
 print("| operation | assetd | raw RGW (curl --aws-sigv4) | ratio | assetd peak RSS | assetd CPU |")
 print("|---|---|---|---|---|---|")
 print(f"| ingest: the job (unzip, hash, multipart upload) | {f(job):.0f} MiB/s ({float(job):.2f} s) "
@@ -184,7 +198,7 @@ print(f"| ingest: the job (unzip, hash, multipart upload) | {f(job):.0f} MiB/s (
 print(f"| ingest: upload to status success (spool + job) | {f(ing):.0f} MiB/s ({float(ing):.2f} s; "
       f"{float(up):.2f} s to the 202) | PUT {f(put):.0f} MiB/s | {float(put)/float(ing):.2f}× | | |")
 print(f"| GET /zip/download | {f(dl):.0f} MiB/s ({float(dl):.2f} s) | GET {f(get):.0f} MiB/s "
-      f"({float(get):.2f} s) | {float(get)/float(dl):.2f}× | {int(dhwm)/1024:.0f} MiB | "
+      f"({float(get):.2f} s) | {float(get)/float(dl):.2f}× ({paired}×) | {int(dhwm)/1024:.0f} MiB | "
       f"{float(dcpu):.1f} s per download |")
 print(f"\n{ncpu} CPUs shared by assetd, RGW, the OSD, the monitor and curl (and whatever else "
       f"runs: load average at the end {load}).")
