@@ -140,16 +140,11 @@ def test_rgw_stopped_during_upload(assetd_factory, tmp_path):
 
 
 
-def test_rgw_stopped_while_the_body_arrives(assetd_factory, tmp_path):
-    """Entries are stored into S3 while the body arrives
-    (--store-while-uploading, the default): radosgw stopped between two of
-    them fails the upload itself, with the storage error as the answer, and
-    nothing is left in the bucket once it is back."""
-    prefix = uniq("e2e-s3body")
-    url = with_prefix(S3_URL, prefix, "part_size=5MiB&multipart_threshold=5MiB&retries=2&connect_timeout=5")
-    inst = assetd_factory(args=["--blobs", url], name="assetd on S3 (fault in the body)")
-    api = inst.client()
-    path = big_stored_zip(tmp_path / "big.zip", uniq("s3body"), nfiles=3, size=8 << 20)
+def upload_up_to_second_entry(inst, path, prefix):
+    """Starts a raw POST /zip/upload of the archive at path and sends it up
+    to the second entry's local header, then waits until the first entry
+    is in the bucket (stored while the body arrived). Returns the socket
+    and the bytes still to send."""
     data = path.read_bytes()
     second = data.index(b"part001.bin")  # the local header of the second big entry
     part = (b"--q\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\n"
@@ -158,18 +153,32 @@ def test_rgw_stopped_while_the_body_arrives(assetd_factory, tmp_path):
     head = (b"POST /zip/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=q\r\n"
             b"Content-Length: %d\r\n\r\n" % (len(part) + len(data) + len(tail)) + part)
     s = socket.create_connection(("127.0.0.1", inst.port))
+    s.sendall(head + data[:second])
+    deadline = time.monotonic() + 60
+    while len(objects_under(prefix)) < 1:
+        if time.monotonic() > deadline:
+            s.close()
+            raise AssertionError("the first entry was not stored while the body arrived")
+        time.sleep(0.2)
+    return s, data[second:] + tail
+
+
+def test_rgw_stopped_while_the_body_arrives(assetd_factory, tmp_path):
+    """Entries are stored into S3 while the body arrives
+    (--store-while-uploading, the default): radosgw stopped between two of
+    them fails the upload itself, with the storage error as the answer, and
+    nothing is left in the bucket once it is back."""
+    prefix = uniq("e2e-s3body")
+    url = with_prefix(S3_URL, prefix, "part_size=5MiB&multipart_threshold=5MiB&retries=2&connect_timeout=5")
+    inst = assetd_factory(args=["--blobs", url], name="assetd on S3 (fault in the body)")
+    path = big_stored_zip(tmp_path / "big.zip", uniq("s3body"), nfiles=3, size=8 << 20)
+    s, rest = upload_up_to_second_entry(inst, path, prefix)
     stopped = False
     try:
-        s.sendall(head + data[:second])
-        # the first big entry is stored from the body, before the rest comes
-        deadline = time.monotonic() + 60
-        while len(objects_under(prefix)) < 1:
-            assert time.monotonic() < deadline, "the first entry was not stored while the body arrived"
-            time.sleep(0.2)
         rgw("stop-rgw")
         stopped = True
         s.settimeout(300)
-        s.sendall(data[second:] + tail)
+        s.sendall(rest)
         answer = b""
         while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
             chunk = s.recv(65536)
@@ -212,26 +221,15 @@ def test_sigterm_while_an_upload_waits_for_rgw(assetd_factory, tmp_path):
     # entries bigger than what the S3 writer buffers (parts in flight) and
     # the socket holds together
     path = big_stored_zip(tmp_path / "big.zip", uniq("s3term"), nfiles=3, size=48 << 20)
-    data = path.read_bytes()
-    second = data.index(b"part001.bin")
-    part = (b"--q\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\n\r\n")
-    tail = b"\r\n--q--\r\n"
-    head = (b"POST /zip/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=q\r\n"
-            b"Content-Length: %d\r\n\r\n" % (len(part) + len(data) + len(tail)) + part)
-    s = socket.create_connection(("127.0.0.1", inst.port))
+    s, rest = upload_up_to_second_entry(inst, path, prefix)
     stopped = False
     try:
-        s.sendall(head + data[:second])
-        deadline = time.monotonic() + 60
-        while len(objects_under(prefix)) < 1:
-            assert time.monotonic() < deadline, "the first entry was not stored while the body arrived"
-            time.sleep(0.2)
         os.kill(rgw_pid, signal.SIGSTOP)
         stopped = True
         # more than the ring holds: the upload's thread waits on radosgw,
         # the ring fills, the request is suspended and the socket backs up
         s.setblocking(False)
-        rest, sent = data[second:] + tail, 0
+        sent = 0
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and sent < len(rest):
             try:
