@@ -54,10 +54,11 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#define SPOOL_BUF  ((size_t)1 << 20)   /* bytes gathered per write to the spool */
-#define SPOOL_STEP ((uint64_t)8 << 20) /* bytes between two writeback requests */
-#define RING_SIZE  ((size_t)2 << 20)   /* body bytes between the two threads */
-#define RING_WAKE  ((size_t)256 << 10) /* bytes that wake the upload's thread */
+#define SPOOL_BUF      ((size_t)1 << 20)   /* bytes gathered per write to the spool */
+#define SPOOL_STEP     ((uint64_t)8 << 20) /* bytes between two writeback requests */
+#define RING_SIZE      ((size_t)2 << 20)   /* body bytes between the two threads */
+#define RING_WAKE      ((size_t)256 << 10) /* bytes that wake the upload's thread */
+#define RING_LINGER_MS 5L                  /* longest wait for them once some bytes are in */
 
 typedef struct upload {
     ad_app *app;
@@ -400,6 +401,7 @@ ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, size_t *u
     ad_code rc = check_length(r, api_app(r), err);
     uint64_t out;
     size_t room, at, k;
+    bool was_empty;
     if (!rc && !u) rc = upload_begin(r, &u, err);
     if (rc) return rc;
     pthread_mutex_lock(&u->mu);
@@ -420,10 +422,14 @@ ad_code api_zip_upload_body(http_req *r, const char *data, size_t len, size_t *u
         memcpy(u->ring, data + (RING_SIZE - at), k - (RING_SIZE - at));
     }
     pthread_mutex_lock(&u->mu);
+    was_empty = u->in == u->out;
     u->in += k;
     if (k < len) u->waiting = true;
-    /* one wake per RING_WAKE bytes, not one per piece of the body */
-    if (u->idle && (u->in - u->out >= RING_WAKE || k < len)) pthread_cond_signal(&u->cv);
+    /* one wake per RING_WAKE bytes, not one per piece of the body; and
+     * when the ring was empty (the thread then sleeps without a deadline,
+     * and lingers RING_LINGER_MS for more once woken) */
+    if (u->idle && (was_empty || u->in - u->out >= RING_WAKE || k < len))
+        pthread_cond_signal(&u->cv);
     pthread_mutex_unlock(&u->mu);
     *used = k;
     return AD_OK;
@@ -506,10 +512,23 @@ static void *receiver(void *p)
         size_t n, at;
         bool wake;
         pthread_mutex_lock(&u->mu);
+        /* sleep until RING_WAKE bytes, the end or a stop; with some bytes
+         * already there, at most RING_LINGER_MS (a client that pauses
+         * mid-body still has what it sent processed) */
         while (u->in - u->out < RING_WAKE && !u->eof && !u->stop) {
+            struct timespec until;
+            int r = 0;
             u->idle = true;
-            pthread_cond_wait(&u->cv, &u->mu);
+            if (u->in == u->out) {
+                pthread_cond_wait(&u->cv, &u->mu);
+            } else {
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += RING_LINGER_MS * 1000000L;
+                if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+                r = pthread_cond_timedwait(&u->cv, &u->mu, &until);
+            }
             u->idle = false;
+            if (r == ETIMEDOUT) break;
         }
         if (u->stop || (u->in == u->out && u->eof)) {
             pthread_mutex_unlock(&u->mu);

@@ -288,3 +288,18 @@ def test_kill_9_mid_job_with_spool_gone_fails_and_removes_early_objects(assetd_f
     assert st["status"].startswith("failed: interrupted"), st
     assert settles(lambda: objects(inst.data_dir), []) == [], "the early object goes with the archive"
     assert spool(inst.data_dir) == []
+
+
+def test_a_pausing_client_still_has_its_entries_stored(assetd_factory):
+    """The upload's thread is woken per 256 KiB of body, but what a client
+    sent before pausing is processed anyway: the first big entry, sent
+    whole and followed by a few bytes, is stored while the client waits."""
+    inst = assetd_factory()
+    data, _ = bundle(uniq("early"), big=2, size=2 * MIB)
+    s = raw_upload_start(inst.port, data[:data.index(b"data/big1.bin") - 25])
+    try:
+        got = settles(lambda: len([o for o in objects(inst.data_dir) if o.startswith("o/")]), 1, timeout=10)
+        assert got == 1, "the first entry was not stored while the client paused"
+    finally:
+        s.close()
+    assert settles(lambda: objects(inst.data_dir), []) == []
