@@ -23,11 +23,11 @@
  * the upload id; the ingest workers (core/ingest.h) do the rest.
  *
  * Unless uploads are staged, the body also runs through core/zipspec.h as
- * it arrives: the big stored entries it
- * recognises go straight into the blob store (under the keys the job would give them) and leave
- * holes of the same length in the spool, listed in a manifest <id>.spec beside it; the job checks
- * them against the central directory instead of reading them again (--store-while-uploading, on by
- * default).
+ * it arrives: the big stored entries it recognises go straight into the
+ * blob store (under the keys the job would give them) and leave holes of
+ * the same length in the spool, listed in a manifest <id>.spec beside it;
+ * the job checks them against the central directory instead of reading
+ * them again (--store-while-uploading, on by default).
  *
  * When uploads are staged (--stage-uploads: by default when the job store
  * is shared by several instances), the same bytes stream into the blob
@@ -79,8 +79,7 @@ typedef struct upload {
     unsigned char sig[4];
     size_t nsig;
     uint64_t size;
-    ad_zipspec *zs;          /* the speculation (spooled uploads), or NULL */
-    char manifest[PATH_MAX]; /* its manifest */
+    ad_zipspec *zs; /* the speculation (spooled uploads), or NULL */
     /* the receiver: libmicrohttpd's thread copies the body into the ring,
      * the upload's own thread does the rest (see the file's comment) */
     http_req *req;
@@ -257,19 +256,20 @@ static ad_code file_begin(upload *u, ad_error *err)
     ad_zipspec_sink k = sink;
     ad_zipspec_opts o = {0};
     ad_app *app = u->app;
+    char manifest[PATH_MAX];
     ad_code rc;
     if (!u->bucket[0] && app->buckets && ad_buckets_default(app->buckets)) {
         snprintf(u->bucket, sizeof(u->bucket), "%s", ad_buckets_default(app->buckets));
         if ((rc = bucket_check(app, u->bucket, err))) return rc;
     }
     if (u->fd < 0 || !app->store_while_uploading) return AD_OK;
-    if (!ad_zipspec_manifest_path(u->path, u->manifest, sizeof(u->manifest)))
+    if (!ad_zipspec_manifest_path(u->path, manifest, sizeof(manifest)))
         return ad_fail(err, AD_E_INTERNAL, "spool path too long");
     o.upload_id = u->id;
     o.bucket = u->bucket[0] ? u->bucket : NULL;
     o.blobs = app->blobs;
     if (o.bucket && (rc = ad_buckets_store(app->buckets, o.bucket, &o.blobs, err))) return rc;
-    o.manifest = u->manifest;
+    o.manifest = manifest;
     o.limits = app->zip_limits;
     k.ctx = u;
     return ad_zipspec_new(&o, &k, &u->zs, err);
@@ -467,10 +467,6 @@ static ad_code upload_finish(upload *u, ad_error *err)
     /* a hole at the end (an archive cut inside an entry) still counts */
     if (u->zs && ftruncate(u->fd, (off_t)u->size) != 0)
         return ad_fail(err, AD_E_BACKEND, "cannot spool the upload: %s", strerror(errno));
-    if (!u->bucket[0] && u->app->buckets && ad_buckets_default(u->app->buckets)) {
-        snprintf(u->bucket, sizeof(u->bucket), "%s", ad_buckets_default(u->app->buckets));
-        if ((rc = bucket_check(u->app, u->bucket, err))) return rc;
-    }
     snprintf(job.id, sizeof(job.id), "%s", u->id);
     job.bucket = u->bucket[0] ? u->bucket : NULL;
     if (u->bw) {
@@ -508,9 +504,9 @@ static void *receiver(void *p)
 {
     upload *u = p;
     ad_error err = {0};
+    bool wake;
     for (;;) {
         size_t n, at;
-        bool wake;
         pthread_mutex_lock(&u->mu);
         /* sleep until RING_WAKE bytes, the end or a stop; with some bytes
          * already there, at most RING_LINGER_MS (a client that pauses
@@ -554,13 +550,10 @@ static void *receiver(void *p)
     pthread_mutex_lock(&u->mu);
     if (!u->stop && !err.code && upload_finish(u, &err)) u->error = err;
     u->done = true;
-    if (u->waiting && !u->stop) {
-        u->waiting = false;
-        pthread_mutex_unlock(&u->mu);
-        http_req_resume(u->req);
-        return NULL;
-    }
+    wake = u->waiting && !u->stop;
+    u->waiting = false;
     pthread_mutex_unlock(&u->mu);
+    if (wake) http_req_resume(u->req);
     return NULL;
 }
 

@@ -517,10 +517,7 @@ static int adopted_entry(run *R, const ad_spec_file *sp)
     ad_stage_sum s = {.crc = sp->crc, .size = sp->size};
     memcpy(s.sha256, sp->sha256, sizeof(s.sha256));
     snprintf(s.mime, sizeof(s.mime), "%s", sp->mime);
-    if (take_block(R, 0)) return -1;
-    R->unpacked += sp->size;
-    R->job->bytes_done += sp->size;
-    if (check_unpacked(R, R->unpacked)) return -1;
+    if (take_block(R, sp->size)) return -1; /* limits and progress, as if read */
     R->adopted++;
     return add_file_entry(R, sp->name, &s);
 }
@@ -545,7 +542,7 @@ static int store_entry(run *R, struct archive *a, struct archive_entry *e)
                     "puts it",
                     name);
     sp = R->spec.n ? ad_spec_list_find(&R->spec, ze->data_off) : NULL;
-    if (sp && sp->adopted && strcmp(sp->key, key) == 0) {
+    if (sp && sp->adopted) { /* the scan matched its name, size and CRC-32 */
         if (adopted_entry(R, sp)) return -1;
     } else if (write_entry(R, a, ze, key, name)) {
         return -1;
@@ -894,11 +891,6 @@ static void locale_done(locale_t loc)
     freelocale(loc);
 }
 
-static magic_t magic_new(void)
-{
-    return (magic_t)ad_stage_magic_new();
-}
-
 /* A reconcile job of the asset store (source "asset:<id>#<generation>"):
  * the controller runs it with this worker's libmagic cookie. */
 static ad_job_state run_asset(const ad_ingest_opts *o, const atomic_bool *stop, magic_t magic,
@@ -917,7 +909,7 @@ ad_job_state ad_ingest_run(const ad_ingest_opts *o, ad_job *job)
 {
     static const atomic_bool never = false;
     locale_t loc = utf8_locale();
-    magic_t m = magic_new();
+    magic_t m = (magic_t)ad_stage_magic_new();
     ad_job_state s =
         ad_controller_is_job(job) ? run_asset(o, &never, m, job) : run_job(o, &never, m, job);
     if (m) magic_close(m);
@@ -996,7 +988,7 @@ static void *worker_main(void *p)
     worker_arg *wa = p;
     ad_ingest *g = wa->g;
     locale_t loc = utf8_locale();
-    magic_t m = magic_new();
+    magic_t m = (magic_t)ad_stage_magic_new();
     time_t next_expire = time(NULL) + EXPIRE_EVERY;
     while (!atomic_load(&g->stop)) {
         ad_job job;

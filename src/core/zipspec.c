@@ -193,7 +193,7 @@ ad_code ad_zipscan_feed(ad_zipscan *s, const char *p, size_t n, ad_error *err)
 /* --- the speculation of an upload --- */
 
 struct ad_zipspec {
-    char *upload_id, *bucket, *manifest;
+    char *upload_id, *manifest;
     ad_blob *blobs;
     uint64_t min_entry;
     ad_archive_limits limits;
@@ -342,7 +342,6 @@ ad_code ad_zipspec_new(const ad_zipspec_opts *o, const ad_zipspec_sink *sink, ad
     if (!z) return ad_fail(err, AD_E_NOMEM, "out of memory");
     z->mfd = -1;
     z->upload_id = strdup(o->upload_id);
-    z->bucket = o->bucket ? strdup(o->bucket) : NULL;
     z->manifest = strdup(o->manifest);
     z->names = json_object();
     z->blobs = o->blobs;
@@ -350,7 +349,7 @@ ad_code ad_zipspec_new(const ad_zipspec_opts *o, const ad_zipspec_sink *sink, ad
     z->limits = o->limits;
     z->sink = *sink;
     ad_zipscan_init(&z->scan, &zs_ops, z);
-    if (!z->upload_id || !z->manifest || !z->names || (o->bucket && !z->bucket)) {
+    if (!z->upload_id || !z->manifest || !z->names) {
         ad_zipspec_free(z);
         return ad_fail(err, AD_E_NOMEM, "out of memory");
     }
@@ -362,7 +361,7 @@ ad_code ad_zipspec_new(const ad_zipspec_opts *o, const ad_zipspec_sink *sink, ad
         ad_zipspec_free(z);
         return rc;
     }
-    rc = mf_write(z, err, "assetd-zipspec 1\nB %s\n", z->bucket ? z->bucket : "-");
+    rc = mf_write(z, err, "assetd-zipspec 1\nB %s\n", o->bucket ? o->bucket : "-");
     if (!rc) rc = mf_sync(z, err);
     if (rc) {
         ad_zipspec_discard(z);
@@ -428,7 +427,6 @@ void ad_zipspec_free(ad_zipspec *z)
     if (z->mfd >= 0) close(z->mfd);
     json_decref(z->names);
     free(z->upload_id);
-    free(z->bucket);
     free(z->manifest);
     free(z);
 }

@@ -608,6 +608,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server *s = cls;
     http_req *r = *con_cls;
     (void)version;
+    /* r->resumed is only set while r is suspended, when libmicrohttpd calls
+     * nothing for it, so reading it here without the lock is safe */
     if (r && r->resumed) resumed_back(r);
     if (!r) {
         r = req_new(s, conn, url, method);
